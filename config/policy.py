@@ -1,0 +1,56 @@
+"""The policy file: what an operator may change without touching code (config/policy.toml).
+
+Loaded once into a validated `Policy`; every section has defaults equal to the regulations'
+numbers (PROCESS.md), so a missing section is never an error.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from config.policy_auth import StaffAuthPolicy
+from config.policy_calendar import CalendarPolicy, SlaPolicy
+from config.policy_classify import Category, ClassifierPolicy, RoutingPolicy, SeverityPolicy
+from config.policy_staff import Group, StaffMember
+
+
+class Limits(BaseModel):
+    # Automatic mails to one address per rolling hour: two auto-responders cannot loop.
+    max_auto_replies_per_sender_per_hour: int = 5
+    max_message_bytes: int = 50 * 1024 * 1024
+    # Deliveries of one mail to the ingest stage before it is quarantined (a killed worker
+    # is not a Dramatiq retry, so we count ourselves).
+    max_attempts: int = 3
+    max_received_hops: int = 50
+
+
+class Policy(BaseModel):
+    case_number_prefix: str = "TS"
+    organisation_zh: str = "客户服务中心"
+    organisation_en: str = "Customer Service Centre"
+    languages: list[str] = Field(default_factory=lambda: ["zh-CN", "en"])
+    default_language: str = "zh-CN"
+    limits: Limits = Limits()
+    calendar: CalendarPolicy = CalendarPolicy()
+    sla: SlaPolicy = SlaPolicy()
+    categories: list[Category] = Field(default_factory=list)
+    severity: SeverityPolicy = SeverityPolicy()
+    classifier: ClassifierPolicy = ClassifierPolicy()
+    routing: RoutingPolicy = RoutingPolicy()
+    groups: list[Group] = Field(default_factory=list)
+    staff: list[StaffMember] = Field(default_factory=list)
+    staff_auth: StaffAuthPolicy = StaffAuthPolicy()
+
+
+def load_policy(path: Path | str) -> Policy:
+    with open(path, "rb") as f:
+        return Policy.model_validate(tomllib.load(f))
+
+
+@lru_cache(maxsize=8)
+def cached_policy(path: str) -> Policy:
+    return load_policy(path)

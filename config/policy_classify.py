@@ -1,0 +1,94 @@
+"""Categories, severities, classifier and routing sections of the policy file.
+
+`[[categories]]`, `[severity]` with `[[severity.signals]]`, `[classifier]` and `[routing]` in
+config/policy.toml. Every default is what PROCESS.md says, so a missing section is never an error.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Severity = Literal["general", "important", "major"]
+# Lowest first: severity only ever moves up this list (PROCESS.md: severity errs upward).
+SEVERITIES: tuple[Severity, ...] = ("general", "important", "major")
+FALLBACK_CATEGORY = "other"
+
+
+class Category(BaseModel):
+    code: str
+    name_zh: str
+    name_en: str
+    description: str = ""
+    # Chinese keywords match anywhere; English ones match whole words, `*` allows a suffix.
+    keywords: list[str] = Field(default_factory=list)
+    group: str = "intake"
+    # The lowest severity a case of this category gets (seed 004: a product-quality complaint
+    # is at least important).
+    severity: Severity = "general"
+
+
+class SeveritySignal(BaseModel):
+    id: str
+    description: str = ""
+    level: Severity = "major"
+    keywords: list[str] = Field(default_factory=list)
+    # Regular expressions over the normalised text (simplified, lower-case, half-width).
+    patterns: list[str] = Field(default_factory=list)
+
+
+class SeverityPolicy(BaseModel):
+    # Amounts are compared in yuan (CNY); other currencies convert at these rates.
+    important_amount: float = 1000
+    major_amount: float = 10000
+    exchange_rates: dict[str, float] = Field(
+        default_factory=lambda: {"CNY": 1.0, "USD": 7.2, "HKD": 0.92}
+    )
+    signals: list[SeveritySignal] = Field(default_factory=list)
+
+
+class ClassifierPolicy(BaseModel):
+    # The statistical model joins the rules only once trained on this many confirmed cases.
+    min_examples: int = 50
+    # Share of the model in the blended score; the rules keep the rest.
+    model_weight: float = 0.5
+    # Below this blended score, or closer than `min_margin` to the runner-up, the case goes
+    # to `other` and is flagged for a human.
+    min_confidence: float = 0.25
+    min_margin: float = 0.05
+    # Pseudo-count for "no category": one keyword alone scores 1 / (1 + rule_prior).
+    rule_prior: float = 1.0
+
+
+class RoutingPolicy(BaseModel):
+    # The group that receives every case (PROCESS.md: intake); a category whose group has no
+    # staff is routed here too.
+    intake_group: str = "intake"
+    # Told at once of every case at or above `notify_leadership_at`.
+    leadership_group: str = "leadership"
+    notify_leadership_at: Severity = "major"
+    # PROCESS.md, confidentiality: groups other than intake see a pseudonym, not the
+    # complainant's name or address, unless the operator allows it here.
+    identity_visible_outside_intake: bool = False
+    pseudonym_prefix: str = "投诉人"
+
+
+class ClassifyPolicy(BaseModel):
+    """The sections classification and routing read; the root Policy is a superset of it."""
+
+    categories: list[Category] = Field(default_factory=list)
+    severity: SeverityPolicy = SeverityPolicy()
+    classifier: ClassifierPolicy = ClassifierPolicy()
+    routing: RoutingPolicy = RoutingPolicy()
+
+
+def load_classify_policy(path: Path | str) -> ClassifyPolicy:
+    with open(path, "rb") as f:
+        return ClassifyPolicy.model_validate(tomllib.load(f))
+
+
+def severity_rank(level: Severity) -> int:
+    return SEVERITIES.index(level)

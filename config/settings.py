@@ -1,0 +1,72 @@
+"""The one settings object, read from the environment (prefix COMPLAINTDESK_, nested with __).
+
+The variable names are a public contract: operators and acceptance checks set them.
+Build it with `Settings()` (or `get_settings()` for the cached process-wide one) and pass it on.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ImapSettings(BaseModel):
+    host: str = "localhost"
+    port: int = 993
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    ssl: bool = True
+    mailbox: str = "INBOX"
+    # Empty: imported mail stays in `mailbox` and is flagged with `imported_keyword`.
+    # A folder name: imported mail is moved there (UID MOVE when the server offers it).
+    processed_mailbox: str = ""
+    imported_keyword: str = "$ComplaintdeskImported"
+    fetch_batch: int = 100
+    poll_interval: float = 30.0  # seconds between polls when the server has no IDLE
+    idle_timeout: float = 60.0  # re-issue IDLE at least this often (RFC 2177 says < 29 min)
+    timeout: float = 30.0
+
+
+class SmtpSettings(BaseModel):
+    host: str = "localhost"
+    port: int = 587
+    username: str = ""
+    password: SecretStr = SecretStr("")
+    starttls: bool = False
+    ssl: bool = False
+    timeout: float = 30.0
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COMPLAINTDESK_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'complaintdesk.db'}"
+    # `redis://host:port/db` in production; `stub` runs Dramatiq's in-process StubBroker.
+    broker_url: str = "stub"
+    imap: ImapSettings = ImapSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    intake_address: str = "complaints@example.org"
+    intake_name: str = "投诉受理中心 Complaints Desk"
+    secret_key: SecretStr = SecretStr("change-me-in-production")
+    attachments_dir: Path = PROJECT_ROOT / "var" / "attachments"
+    policy_file: Path = PROJECT_ROOT / "config" / "policy.toml"
+    # When set, outgoing mail is written as .eml files to this folder instead of SMTP (demo).
+    outbox_dir: Path | None = None
+    # Seconds a committed-but-unfinished row waits before the sweeper enqueues it again.
+    sweep_grace: float = 60.0
+    sweep_interval: float = 30.0
+    # Mails per ingest message (PostgreSQL): one transaction and one broker round trip for
+    # many mails. Smaller batches spread a fetch over more worker threads.
+    ingest_batch: int = Field(default=20, ge=1, le=500)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

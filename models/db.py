@@ -1,0 +1,59 @@
+"""Engines and sessions, one engine per database URL per process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets the poller write while workers read; busy_timeout waits instead of failing.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+@lru_cache(maxsize=8)
+def get_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    # No pool_pre_ping: it costs a round trip per checkout (each mail checks out several
+    # times). A connection the server dropped fails that one task, and Dramatiq's retries and
+    # the sweeper redo it; pool_recycle replaces idle connections before server-side timeouts.
+    return create_engine(url, pool_recycle=1800, pool_size=5, max_overflow=10)
+
+
+@contextmanager
+def session_scope(url: str) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(get_engine(url), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def insert_skipping_existing(session: Session, table: Table) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for the session's database (the two we run on spell it
+    alike, but SQLAlchemy builds it per dialect)."""
+    dialect_insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    return dialect_insert(table).on_conflict_do_nothing()
