@@ -1,0 +1,31 @@
+"""The acknowledgement: the first automatic reply to a new complaint (24 h feedback promise)."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from models import Case, OutboundEmail
+from workers.app import App
+from workers.outbox import ReplyRequest, queue_reply
+from workers.parse import ParsedMail
+
+
+def acknowledgement_request(app: App, case: Case, mail: ParsedMail) -> ReplyRequest:
+    cal = app.calendar
+    sla = app.policy.sla
+    lang = case.language
+    due = cal.add_hours(case.received_at, sla.first_feedback_hours)
+    organisation = app.policy.organisation_zh if lang == "zh-CN" else app.policy.organisation_en
+    return ReplyRequest(
+        kind="acknowledgement",
+        occasion=mail.message_id or f"raw{case.id}",
+        to_addr=case.complainant_email, to_name=case.complainant_name, language=lang,
+        context={"received_at_text": cal.format_datetime(case.received_at, lang),
+                 "feedback_due_text": cal.format_datetime(due, lang),
+                 "original_subject": case.subject, "organisation": organisation, "sla": sla},
+        in_reply_to=mail.message_id,
+        references=[*mail.references, *([mail.message_id] if mail.message_id else [])])
+
+
+def acknowledge(session: Session, app: App, case: Case, mail: ParsedMail) -> OutboundEmail | None:
+    return queue_reply(session, app, case, acknowledgement_request(app, case, mail))

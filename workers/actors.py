@@ -1,0 +1,37 @@
+"""Every actor, for `dramatiq workers.actors` (the Procfile's worker), plus the sweeper."""
+
+from __future__ import annotations
+
+import os
+
+from workers.broker import ensure_broker
+
+broker = ensure_broker()
+from workers.classify_stage import classify_batch, classify_case  # noqa: E402
+from workers.clock import deadline_due  # noqa: E402
+from workers.ingest import ingest_batch, ingest_message  # noqa: E402
+from workers.route_stage import route_batch, route_case  # noqa: E402
+from workers.sender import send_outbound, send_outbound_batch  # noqa: E402
+from workers.sweeper import Sweeper  # noqa: E402
+
+broker.add_middleware(Sweeper())
+
+
+def warm_up() -> None:
+    """Load at boot what the first classification would load mid-run, holding the GIL for
+    seconds while other threads wait: scikit-learn (the model's module) and OpenCC's tables."""
+    from workers import classifier_model  # noqa: F401
+    from workers.textnorm import normalise
+
+    normalise("預熱")
+
+
+warm_up()
+if os.environ.get("COMPLAINTDESK_WORKER_METRICS", "").lower() in ("1", "true", "yes"):
+    # Dramatiq's exporter (actor counts, durations, retries) on dramatiq_prom_port (9191).
+    from dramatiq.middleware.prometheus import Prometheus
+
+    broker.add_middleware(Prometheus())
+
+__all__ = ["broker", "classify_batch", "classify_case", "deadline_due", "ingest_batch",
+           "ingest_message", "route_batch", "route_case", "send_outbound", "send_outbound_batch"]

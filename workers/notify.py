@@ -1,0 +1,227 @@
+"""Tell staff about a routed case: the owner's notification, and the leadership notice.
+
+Queues outbox rows only; the route stage commits them and enqueues the sender. The owner's mail
+(`staff_notification`) says why the case has its category, severity and owner, quotes the
+complaint, and lists the one-line commands that correct it; its Reply-To carries the staff
+member's signed token, so that a reply with `#分类 ...` is an authenticated command mail. Groups
+other than intake see a per-case pseudonym instead of the complainant (PROCESS.md,
+confidentiality). Each mail is keyed per (case, kind, staff member): a rerun never mails twice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from config.policy_staff import StaffMember, members_of
+from models import Attachment, Case, Event, OutboundEmail
+from workers import deadlines
+from workers.app import App
+from workers.commands import HELP_TEXT
+from workers.outbox import ReplyRequest, queue_reply
+from workers.replies import template_language
+from workers.route import RoutingDecision, complainant_label
+from workers.training_data import complaint_message
+from workers.transitions import STATE_LABELS, State
+
+SEVERITY_LABELS = {"general": ("一般", "general"), "important": ("重要", "important"),
+                   "major": ("重大", "major")}  # fmt: skip
+MAX_EXCERPT = 3000  # characters of the complaint quoted in the notification
+
+
+@dataclass(frozen=True)
+class Addressees:
+    members: list[StaffMember]
+    why: str  # assignee | group | intake: what the mail asks of them
+
+
+def addressees(app: App, decision: RoutingDecision) -> Addressees:
+    """The assignee; else the group's on-duty members; else intake's (nobody else has it)."""
+    staff, intake = app.policy.staff, app.policy.routing.intake_group
+    assignee = next((m for m in staff if m.id == decision.assignee), None)
+    if assignee is not None:
+        return Addressees([assignee], "assignee")
+    on_duty = [m for m in members_of(staff, decision.group) if m.on_duty]
+    if on_duty and decision.group != intake:
+        return Addressees(on_duty, "group")
+    return Addressees([m for m in members_of(staff, intake) if m.on_duty], "intake")
+
+
+def staff_language(app: App) -> str:
+    # Staff read the organisation's language, whatever language the complainant wrote in.
+    return template_language(app.policy.default_language, app.policy.languages)
+
+
+def _en(language: str) -> bool:
+    return language == "en"
+
+
+def viewer_group(app: App, member: StaffMember, case_group: str | None) -> str:
+    # Intake answers the complainant and sees who they are anyway; anyone else sees the case as
+    # a member of the group it was routed to.
+    intake = app.policy.routing.intake_group
+    return intake if intake in member.groups else (case_group or intake)
+
+
+# Contact data a complaint often carries in its signature: mail addresses, mainland mobile
+# numbers, resident identity card numbers (GB 11643: region, birth date, sequence, check).
+_CONTACTS = re.compile(
+    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|(?<!\d)(?:1[3-9]\d{9}"
+    r"|[1-9]\d{5}(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])(?![\dXx])")
+
+
+def redact(text: str, case: Case, label: str, withheld: str = "[…]") -> str:
+    """`text` with the complainant's name and address replaced by `label`, and any other mail
+    address, mobile or identity card number by `withheld`."""
+    for secret in (case.complainant_email, case.complainant_name):
+        if secret and len(secret) > 1:
+            text = _replace_folded(text, secret, label)
+    return _CONTACTS.sub(withheld, text)
+
+
+def _replace_folded(text: str, secret: str, label: str) -> str:
+    folded, needle, out, start = text.casefold(), secret.casefold(), [], 0
+    if len(folded) != len(text):  # casefold changed lengths (ß → ss): exact matches only
+        return text.replace(secret, label)
+    while (found := folded.find(needle, start)) >= 0:
+        out += [text[start:found], label]
+        start = found + len(needle)
+    return "".join(out) + text[start:]
+
+
+def category_text(app: App, code: str | None, language: str) -> str | None:
+    category = next((c for c in app.policy.categories if c.code == code), None)
+    if category is None:
+        return code
+    return f"{code} {category.name_en if _en(language) else category.name_zh}"
+
+
+def severity_text(level: str | None, language: str) -> str | None:
+    labels = SEVERITY_LABELS.get(level or "")
+    return (labels[1] if _en(language) else labels[0]) if labels else level
+
+
+def group_name(app: App, group: str | None) -> str | None:
+    return next((g.name for g in app.policy.groups if g.id == group), group)
+
+
+def member_name(app: App, staff_id: str | None) -> str | None:
+    return next((f"{m.name} ({m.id})" for m in app.policy.staff if m.id == staff_id), staff_id)
+
+
+def summary(session: Session, app: App, case: Case, language: str) -> dict[str, Any]:
+    """The case at a glance, as the staff partial templates/*/_staff_case.* show it."""
+    due = deadlines.next_date(session, app, case)
+    return {"category": category_text(app, case.category, language),
+            "severity": severity_text(case.severity, language),
+            "group": group_name(app, case.assigned_group),
+            "assignee": member_name(app, case.assignee),
+            "next_date_text": app.calendar.format_datetime(due, language) if due else "",
+            "merged_into": case.merged_into, "malicious": case.malicious}
+
+
+def stage(case: Case, language: str) -> str:
+    zh, en = STATE_LABELS[State(case.status)]
+    return en if _en(language) else zh
+
+
+def evidence(classification: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rule hits: which rule found which words, for which category or severity signal."""
+    return [{"rule": hit["rule"], "target": hit["target"], "level": hit.get("level"),
+             "words": ", ".join(hit["evidence"])} for hit in classification.get("hits", [])]
+
+
+def complaint_context(session: Session, app: App, case: Case, member: StaffMember,
+                      decision: RoutingDecision) -> dict[str, Any]:
+    """The complainant and the complaint as this member may see them."""
+    # Not email.utils.formataddr: it RFC 2047-encodes a Chinese name, and this is for reading.
+    identity = (f"{case.complainant_name} <{case.complainant_email}>" if case.complainant_name
+                else case.complainant_email)
+    label = complainant_label(identity, case.number, viewer_group(app, member, decision.group),
+                              app.policy)
+    message = complaint_message(session, case.id)
+    body = message.body_text if message else ""
+    attachments = [] if message is None else list(session.execute(
+        select(Attachment).where(Attachment.message_id == message.id)
+        .order_by(Attachment.id)).scalars())
+    names = [a.filename for a in attachments]
+    if label != identity:  # a pseudonym: the complainant's name and contacts go nowhere else
+        withheld = "[withheld]" if _en(staff_language(app)) else "[已隐去]"
+        body = redact(body, case, label, withheld)
+        names = [redact(name, case, label, withheld) for name in names]
+    excerpt = body.strip()
+    if len(excerpt) > MAX_EXCERPT:
+        excerpt = excerpt[:MAX_EXCERPT] + " …"
+    return {"complainant": label, "excerpt": excerpt,
+            "attachments": [{"filename": name, "size": a.size, "flagged": a.flagged}
+                            for name, a in zip(names, attachments, strict=True)]}
+
+
+def notification_context(session: Session, app: App, case: Case, member: StaffMember,
+                         decision: RoutingDecision, why: str, language: str) -> dict[str, Any]:
+    classification = case.classification or {}
+    return {"staff_name": member.name, "staff_id": member.id, "why": why,
+            "group_name": group_name(app, decision.group),
+            "organisation": app.policy.organisation_en if _en(language)
+            else app.policy.organisation_zh,
+            "received_text": app.calendar.format_datetime(case.received_at, language),
+            "stage": stage(case, language), "summary": summary(session, app, case, language),
+            "reasons": classification.get("reasons", []), "routing_reasons": decision.reasons,
+            "evidence": evidence(classification),
+            "needs_review": bool(classification.get("needs_review")),
+            "confidence": classification.get("confidence"),
+            "category_codes": [c.code for c in app.policy.categories],
+            "help_text": HELP_TEXT.get(language, HELP_TEXT["en"]),
+            **complaint_context(session, app, case, member, decision)}
+
+
+def _staff_request(kind: str, occasion: str, member: StaffMember, language: str,
+                   context: dict[str, Any]) -> ReplyRequest:
+    # RFC 3834: generated by us, not a reply to the recipient's mail; the staff token in the
+    # Reply-To makes the recipient's reply an authenticated command mail.
+    return ReplyRequest(kind=kind, occasion=occasion, to_addr=member.email, to_name=member.name,
+                        language=language, context=context, auto_submitted="auto-generated",
+                        staff_id=member.id, role="staff")
+
+
+def queue_owner_notifications(session: Session, app: App, case: Case,
+                              decision: RoutingDecision) -> list[OutboundEmail]:
+    """`staff_notification` to whoever now has to act on the case."""
+    language, to = staff_language(app), addressees(app, decision)
+    if not to.members:  # nobody on duty anywhere: say so where `case show` lists the history
+        session.add(Event(case_id=case.id, kind="notification_skipped",
+                          detail={"kind": "staff_notification", "group": decision.group,
+                                  "reason": "nobody on duty in the group or in intake"}))
+    rows = []
+    for member in to.members:
+        context = notification_context(session, app, case, member, decision, to.why, language)
+        row = queue_reply(session, app, case, _staff_request(
+            "staff_notification", f"assign:{member.id}", member, language, context))
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def queue_leadership_notice(session: Session, app: App, case: Case,
+                            reasons: list[str]) -> list[OutboundEmail]:
+    """`leadership_notice` (why: major) to every member of the leadership group, once a case."""
+    language, rows = staff_language(app), []
+    leaders = members_of(app.policy.staff, app.policy.routing.leadership_group)
+    owner = member_name(app, case.assignee) or group_name(app, case.assigned_group) or "—"
+    for member in leaders:
+        context = {"staff_name": member.name, "why": "major", "detail": "; ".join(reasons),
+                   "severity_label": severity_text(case.severity, language),
+                   "received_text": app.calendar.format_datetime(case.received_at, language),
+                   "status_label": stage(case, language), "owner_text": owner,
+                   "organisation": app.policy.organisation_en if _en(language)
+                   else app.policy.organisation_zh}
+        row = queue_reply(session, app, case, _staff_request(
+            "leadership_notice", f"leadership:major:{member.id}", member, language, context))
+        if row is not None:
+            rows.append(row)
+    return rows

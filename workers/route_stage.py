@@ -1,0 +1,146 @@
+"""Route stage: give a classified case its group and owner, and tell the people concerned.
+
+Counts each staff member's open cases, asks `workers.route` for the group, the least-loaded
+on-duty member and whether leadership must know, stores that with an Event `assigned` (the
+reasons staff read), queues the owner's notification (`workers.notify`; the group's, or intake's,
+when nobody could be assigned) and, for a major case, the leadership notice; commits, then
+enqueues the sender for each mail. Runs any number of times for the same case: the first
+decision is kept (a rerun must not move the case to whoever is least loaded now), an owner staff
+chose before routing ran is kept, and every mail is keyed per (case, kind, staff member).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+import dramatiq
+from sqlalchemy import func, select, text
+from sqlmodel import Session
+
+from config.policy_classify import severity_rank
+from models import Case, Event
+from models.db import session_scope
+from models.types import utcnow
+from workers.app import App, get_app
+from workers.broker import each_or_alone, ensure_broker
+from workers.notify import queue_leadership_notice, queue_owner_notifications
+from workers.route import RoutingDecision, route
+from workers.transitions import TERMINAL_STATES
+
+ensure_broker()
+
+ROUTER = "routing"  # Event.actor of the router's own decisions
+# Any fixed 64-bit number: the PostgreSQL advisory lock that makes routing one at a time.
+_ROUTING_LOCK = 0x63645F726F757465
+
+
+def open_counts(session: Session) -> dict[str, int]:
+    """Each staff member's cases that are not over (closed, withdrawn, not accepted)."""
+    rows = session.execute(
+        select(Case.assignee, func.count()).where(
+            Case.assignee.is_not(None), Case.status.not_in(sorted(TERMINAL_STATES)))
+        .group_by(Case.assignee)).all()
+    return {assignee: int(count) for assignee, count in rows}
+
+
+def serialise_routing(session: Session) -> None:
+    # Two workers routing two cases at once would both count the same open cases and pick
+    # the same least-loaded member; the transaction lock makes the second wait for the first's
+    # commit. SQLite writes one transaction at a time already.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROUTING_LOCK})
+
+
+def earlier_decision(session: Session, case_id: int) -> tuple[RoutingDecision, bool] | None:
+    """The decision routing recorded for the case, and whether it chose the owner."""
+    detail = session.execute(
+        select(Event.detail).where(Event.case_id == case_id, Event.kind == "assigned",
+                                   Event.actor == ROUTER)
+        .order_by(Event.id).limit(1)).scalar_one_or_none()
+    if detail is None:
+        return None
+    decision = RoutingDecision(detail["group"], detail["assignee"], detail["notify_leadership"],
+                               detail["reasons"])
+    return decision, not detail.get("kept_staff_assignment", False)
+
+
+def decide(session: Session, app: App, case: Case) -> tuple[RoutingDecision, bool]:
+    """(the routing of the case, whether routing chose its owner) — recorded once per case."""
+    earlier = earlier_decision(session, case.id)
+    if earlier is not None:
+        return earlier
+    if case.assigned_group or case.assignee:  # staff handed it on before routing ran
+        group = case.assigned_group or app.policy.routing.intake_group
+        decision = RoutingDecision(group, case.assignee, False,
+                                   [f"kept: assigned by staff to {case.assignee or group}"])
+        chose = False
+    else:
+        decision = route(case.category or "other", case.severity or "general", app.policy,
+                         app.policy.staff, open_counts(session))
+        case.assigned_group, case.assignee = decision.group, decision.assignee
+        case.updated_at = utcnow()
+        session.add(case)
+        chose = True
+    session.add(Event(case_id=case.id, actor=ROUTER, kind="assigned",
+                      detail={**asdict(decision), "kept_staff_assignment": not chose}))
+    return decision, chose
+
+
+def unrouted_case_ids(session: Session, before: datetime, limit: int = 1000) -> list[int]:
+    """Open cases created before `before` that routing never decided on: a worker died between
+    ingest's commit and its enqueue, or the broker lost the message. The sweeper sends them to
+    `classify_case` again, which reclassifies harmlessly and hands them on to routing."""
+    routed = select(Event.id).where(Event.case_id == Case.id, Event.kind == "assigned",
+                                    Event.actor == ROUTER)
+    return list(session.execute(
+        select(Case.id).where(Case.created_at < before,
+                              Case.status.not_in(sorted(TERMINAL_STATES)), ~routed.exists())
+        .order_by(Case.id).limit(limit)).scalars())
+
+
+def leadership_due(app: App, case: Case) -> bool:
+    # From the severity now, not the one routing first saw: a rerun of classification that
+    # raised it to major still tells leadership (once: the notice is keyed per case).
+    routing = app.policy.routing
+    return case.severity is not None and (
+        severity_rank(case.severity) >= severity_rank(routing.notify_leadership_at))
+
+
+def route_stored(app: App, case_id: int) -> list[int]:
+    """Route the case in the database; the ids of outbox rows still to send."""
+    with session_scope(app.db_url) as session:
+        serialise_routing(session)
+        case = session.get(Case, case_id, with_for_update=True)
+        if case is None or case.category is None:
+            return []  # not classified yet: the classify stage enqueues us when it is
+        decision, chose = decide(session, app, case)
+        rows = queue_owner_notifications(session, app, case, decision) if chose else []
+        if leadership_due(app, case):
+            reasons = [*(case.classification or {}).get("reasons", []), *decision.reasons]
+            rows += queue_leadership_notice(session, app, case, reasons)
+        session.flush()
+        return [row.id for row in rows if row.status == "queued" and row.id is not None]
+
+
+@dramatiq.actor(queue_name="triage", max_retries=5, min_backoff=500, max_backoff=30_000,
+                time_limit=60_000)
+def route_case(case_id: int) -> None:
+    from workers.sender import send_outbound
+
+    for outbound_id in route_stored(get_app(), case_id):
+        send_outbound.send(outbound_id)
+
+
+@dramatiq.actor(queue_name="triage", max_retries=3, min_backoff=500, max_backoff=30_000,
+                time_limit=300_000)
+def route_batch(case_ids: list[int]) -> None:
+    """Cases classified together; a case that fails goes on alone (route_case)."""
+    from workers.sender import send_outbound_batch
+
+    app = get_app()
+    done = each_or_alone(case_ids, lambda case_id: route_stored(app, case_id), route_case, 500,
+                         "routing case")
+    outbound_ids = [i for _, ids in done for i in ids]
+    if outbound_ids:
+        send_outbound_batch.send(outbound_ids)

@@ -1,0 +1,214 @@
+"""Sender: deliver one outbox row by SMTP (or into a folder for the demo), exactly once.
+
+A row marked sent is never sent again. SMTP 4xx and connection errors are ours to retry (with
+Dramatiq's backoff, then the sweeper); 5xx is the recipient's problem: the row is marked failed
+with the server's reason and not retried (Mailman's outgoing runner does the same).
+
+One window no SMTP client can close (RFC 1047): the server has taken the mail and the process
+dies before the row is marked sent. The mail is then sent again rather than lost; the attempt
+leaves a durable mark first, so the resend is recorded on the row ("delivered after an
+interrupted attempt") for the operator, and it carries the same Message-ID, which mail clients
+use to show it once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import smtplib
+import ssl
+import threading
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Protocol
+
+import dramatiq
+from sqlalchemy import bindparam, select, update
+
+from config.settings import SmtpSettings
+from models import OutboundEmail
+from models.db import get_engine
+from models.types import utcnow
+from workers.app import App, get_app
+from workers.broker import each_or_alone, ensure_broker
+
+ensure_broker()
+log = logging.getLogger(__name__)
+
+
+class PermanentFailure(Exception):
+    """The receiving side refused for good (5xx)."""
+
+
+class _Connections(threading.local):
+    smtp: smtplib.SMTP | None = None
+
+
+_local = _Connections()
+
+
+def open_smtp(cfg: SmtpSettings) -> smtplib.SMTP:
+    if cfg.ssl:
+        conn: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
+                                              context=ssl.create_default_context())
+    else:
+        conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+        if cfg.starttls:
+            conn.starttls(context=ssl.create_default_context())
+    if cfg.username:
+        conn.login(cfg.username, cfg.password.get_secret_value())
+    return conn
+
+
+def _connection(cfg: SmtpSettings) -> smtplib.SMTP:
+    # One connection per worker thread, reused: a TCP+TLS+AUTH handshake per mail would
+    # dominate the send time.
+    if _local.smtp is None:
+        _local.smtp = open_smtp(cfg)
+    return _local.smtp
+
+
+def drop_connection() -> None:
+    conn, _local.smtp = _local.smtp, None
+    if conn is not None:
+        with contextlib.suppress(OSError):
+            conn.close()
+
+
+def smtp_send(cfg: SmtpSettings, sender: str, recipient: str, raw: bytes) -> None:
+    for attempt in (1, 2):  # a pooled connection the server closed gets one fresh retry
+        conn = _connection(cfg)
+        try:
+            refused = conn.sendmail(sender, [recipient], raw)
+        except smtplib.SMTPServerDisconnected:
+            drop_connection()
+            if attempt == 2:
+                raise
+            continue
+        except smtplib.SMTPRecipientsRefused as e:
+            code, reason = e.recipients[recipient]
+            _raise_for(code, reason)
+        except smtplib.SMTPResponseException as e:  # sendmail already sent RSET
+            _raise_for(e.smtp_code, e.smtp_error)
+        if refused:
+            code, reason = refused[recipient]
+            _raise_for(code, reason)
+        return
+
+
+def _raise_for(code: int, reason: bytes | str) -> None:
+    text = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+    if 500 <= code < 600:
+        raise PermanentFailure(f"{code} {text}")
+    raise smtplib.SMTPResponseException(code, text)
+
+
+class Outgoing(Protocol):
+    """What delivery reads of an outbox row (a locked row of `_LOCK`, or the model)."""
+
+    id: int | None
+    kind: str
+    to_addr: str
+    raw: bytes
+
+
+def write_to_folder(folder: Path, row: Outgoing) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{row.id:06d}-{row.kind}.eml").write_bytes(row.raw)
+
+
+def deliver(app: App, row: Outgoing) -> None:
+    if app.settings.outbox_dir is not None:
+        write_to_folder(app.settings.outbox_dir, row)
+        return
+    envelope_from = parseaddr(app.settings.intake_address)[1]
+    smtp_send(app.settings.smtp, envelope_from, row.to_addr, row.raw)
+
+
+IN_FLIGHT = "interrupted: the worker stopped while sending; the next attempt sends again"
+RESENT = "delivered after an interrupted attempt; the recipient may have it twice (same Message-ID)"
+
+# Core statements, built once: a send is a few round trips and no ORM objects.
+_T = OutboundEmail.__table__
+_STATUS = select(_T.c.status, _T.c.last_error).where(_T.c.id == bindparam("oid")).with_for_update()
+_MARK = update(_T).where(_T.c.id == bindparam("oid")).values(last_error=IN_FLIGHT)
+# PostgreSQL: lock, read the old mark and set the new one in one statement.
+_OLD = (select(_T.c.id, _T.c.last_error)
+        .where(_T.c.id == bindparam("oid"), _T.c.status == "queued").with_for_update().cte("old"))
+_MARK_PG = (update(_T).where(_T.c.id == _OLD.c.id).values(last_error=IN_FLIGHT)
+            .returning(_OLD.c.last_error))
+_LOCK = (select(_T.c.id, _T.c.kind, _T.c.to_addr, _T.c.raw, _T.c.status)
+         .where(_T.c.id == bindparam("oid")).with_for_update())
+_RESULT = update(_T).where(_T.c.id == bindparam("oid")).values(attempts=_T.c.attempts + 1)
+
+
+def mark_attempt(app: App, outbound_id: int) -> tuple[str, bool] | None:
+    """Durably note that an attempt starts; returns (status, whether an earlier attempt was
+    interrupted), or None when the row is missing.
+
+    A crash after the server took the mail leaves this mark behind; a failure we saw replaces
+    it with the reason, and success clears it.
+    """
+    with get_engine(app.db_url).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            old = conn.execute(_MARK_PG, {"oid": outbound_id}).first()
+            if old is not None:
+                return "queued", old.last_error in (IN_FLIGHT, RESENT)
+        row = conn.execute(_STATUS, {"oid": outbound_id}).first()
+        if row is None:
+            return None
+        if row.status == "queued":
+            conn.execute(_MARK, {"oid": outbound_id})
+        return row.status, row.last_error in (IN_FLIGHT, RESENT)
+
+
+def send(app: App, outbound_id: int) -> str:
+    """Deliver the row unless done already; returns its status afterwards.
+
+    The row stays locked (SELECT ... FOR UPDATE) through the SMTP transaction, so a second
+    delivery of the same id (a broker redelivery, the sweeper) waits for the first and then
+    finds the row sent. Committing a claim before delivering would let both see `queued`.
+    """
+    marked = mark_attempt(app, outbound_id)
+    if marked is None or marked[0] != "queued":
+        return marked[0] if marked else "missing"
+    interrupted = marked[1]
+    with get_engine(app.db_url).begin() as conn:
+        row = conn.execute(_LOCK, {"oid": outbound_id}).first()
+        if row is None or row.status != "queued":
+            return row.status if row else "missing"
+        try:
+            deliver(app, row)
+        except PermanentFailure as e:
+            conn.execute(_RESULT, {"oid": outbound_id, "status": "failed", "last_error": str(e)})
+            log.warning("outbound %s failed for good: %s", outbound_id, e)
+            return "failed"
+        except (OSError, smtplib.SMTPException) as e:
+            drop_connection()
+            conn.execute(_RESULT, {"oid": outbound_id,
+                                   "last_error": f"{type(e).__name__}: {e}"[:4000]})
+            error = e  # committed with the attempt below, then raised for a retry
+        else:
+            if interrupted:
+                log.warning("outbound %s sent again after an interrupted attempt", outbound_id)
+            conn.execute(_RESULT, {"oid": outbound_id, "status": "sent", "sent_at": utcnow(),
+                                   "last_error": RESENT if interrupted else None})
+            return "sent"
+    raise error
+
+
+@dramatiq.actor(queue_name="outbox", max_retries=10, min_backoff=2_000, max_backoff=600_000,
+                time_limit=120_000)
+def send_outbound(outbound_id: int) -> None:
+    send(get_app(), outbound_id)
+
+
+@dramatiq.actor(queue_name="outbox", max_retries=3, min_backoff=2_000, max_backoff=60_000,
+                time_limit=600_000)
+def send_outbound_batch(outbound_ids: list[int]) -> None:
+    """Many rows per broker message, over the thread's one SMTP connection. A row that fails
+    goes on alone (send_outbound, with its retries and backoff); the others are not held up.
+    Each row is still its own locked transaction, so a redelivered batch skips what was sent."""
+    app = get_app()
+    each_or_alone(outbound_ids, lambda outbound_id: send(app, outbound_id), send_outbound,
+                  2_000, "outbound")

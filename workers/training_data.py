@@ -1,0 +1,54 @@
+"""What the category model learns from: (text, category) of the cases staff categorised.
+
+A case counts when staff set its category (`#category` / `#分类`, which records
+`category_set_by`): a correction, or a confirmation when they write the code it already had.
+Cases the classifier categorised alone never count, so the model cannot learn its own mistakes.
+The text is the one the classify stage reads (`case_text`), so training and use see the same.
+Next hop: `complaintdesk classify --retrain` fits `workers.classifier_model` on these pairs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Subquery, func, select
+from sqlmodel import Session
+
+from models import Case, Message
+from models.db import session_scope
+from workers.app import get_app
+
+
+def case_text(subject: str, body: str) -> str:
+    """Subject and body, as `complaintdesk classify` reads a mail."""
+    return f"{subject}\n{body}"
+
+
+def _first_complaints() -> Subquery:
+    """The id of each case's first mail from the complainant (the complaint itself)."""
+    return (select(Message.case_id, func.min(Message.id).label("message_id"))
+            .where(Message.direction == "in", Message.role == "complainant")
+            .group_by(Message.case_id).subquery())
+
+
+def complaint_message(session: Session, case_id: int) -> Message | None:
+    """The complainant's first mail on the case: what the complaint says."""
+    return session.execute(
+        select(Message).where(Message.case_id == case_id, Message.direction == "in",
+                              Message.role == "complainant")
+        .order_by(Message.id).limit(1)).scalar_one_or_none()
+
+
+def confirmed_examples(session: Session) -> list[tuple[str, str]]:
+    first = _first_complaints()
+    rows = session.execute(
+        select(Case.subject, Message.body_text, Case.category)
+        .join(first, first.c.case_id == Case.id)
+        .join(Message, Message.id == first.c.message_id)
+        .where(Case.category_set_by.is_not(None), Case.category.is_not(None))
+        .order_by(Case.id)).all()
+    return [(case_text(subject, body), category) for subject, body, category in rows]
+
+
+def load_confirmed_examples(db_url: str | None = None) -> list[tuple[str, str]]:
+    """Every staff-categorised case in the database (the process's App by default)."""
+    with session_scope(db_url or get_app().db_url) as session:
+        return confirmed_examples(session)
