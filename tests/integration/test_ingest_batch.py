@@ -1,0 +1,96 @@
+"""Batch ingest on PostgreSQL: many mails in one transaction, each in its own savepoint.
+
+What an operator would see: every good mail of a batch becomes its case with its
+acknowledgement queued; a mail that raises is left for the one-at-a-time path with its attempt
+counted and its reason recorded, without taking its neighbours down; a batch delivered twice
+creates nothing more; mails with an attempt behind them (their worker died) are never batched
+again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings
+from models.db import get_engine
+from tests.integration.conftest import query
+from tests.unit.test_hostile_mail import simple_mail, store
+from workers.app import App, use_app
+from workers.ingest import ingest_many
+
+pytestmark = pytest.mark.integration
+
+MARKER = "CDTEST-RAISE-batch"
+
+
+@pytest.fixture
+def pg_app(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    monkeypatch.setenv("COMPLAINTDESK_TEST_RAISE_MARKER", MARKER)
+    settings = Settings(database_url=fresh_db, broker_url="stub", attachments_dir=tmp_path / "att",
+                        outbox_dir=tmp_path / "outbox", intake_address="complaints@example.org",
+                        secret_key="batch-secret")
+    app = App.from_settings(settings)
+    use_app(app)
+    yield app
+    use_app(None)
+    get_engine(fresh_db).dispose()
+
+
+def complaint(i: int, extra: str = "") -> bytes:
+    return simple_mail(f"user{i}@qq.com", f"宽带第{i}次断网", f"第{i}次投诉：宽带断网三天。\n{extra}",
+                       message_id=f"batch-{i}@qq.com")
+
+
+def cases(app: App) -> list[tuple[str, str]]:
+    return [(number, email) for number, email in query(
+        app.db_url, "SELECT number, complainant_email FROM \"case\" ORDER BY id")]
+
+
+def test_a_batch_makes_each_case_and_leaves_a_failing_mail_to_go_on_alone(pg_app: App) -> None:
+    ids = [store(pg_app, complaint(i, MARKER if i == 3 else "")) for i in range(1, 6)]
+
+    outcomes, one_by_one = ingest_many(pg_app, ids)
+
+    assert [o.disposition for o in outcomes] == ["case"] * 4
+    assert one_by_one == [ids[2]]
+    assert [email for _, email in cases(pg_app)] == [f"user{i}@qq.com" for i in (1, 2, 4, 5)]
+    acks = query(pg_app.db_url, "SELECT to_addr FROM outbound_email WHERE kind = "
+                 "'acknowledgement' AND status = 'queued' ORDER BY id")
+    assert [a for (a,) in acks] == [f"user{i}@qq.com" for i in (1, 2, 4, 5)]
+    raws = dict(((i, (s, d, a, r)) for i, s, d, a, r in query(
+        pg_app.db_url, "SELECT id, status, disposition, attempts, reason FROM raw_message")))
+    status, disposition, attempts, reason = raws[ids[2]]
+    assert (status, disposition, attempts) == ("received", "pending", 1)
+    assert reason.startswith("RuntimeError: test fault")
+    assert all(raws[i][:3] == ("processed", "case", 1) for i in ids if i != ids[2])
+    # Numbers come from short transactions of their own: distinct, in order of the mails.
+    numbers = [number for number, _ in cases(pg_app)]
+    assert numbers == sorted(numbers) and len(set(numbers)) == 4
+
+
+def test_a_batch_delivered_twice_makes_nothing_more(pg_app: App) -> None:
+    ids = [store(pg_app, complaint(i)) for i in range(1, 4)]
+    ingest_many(pg_app, ids)
+
+    outcomes, one_by_one = ingest_many(pg_app, ids)  # the broker redelivers
+
+    assert (outcomes, one_by_one) == ([], [])
+    assert len(cases(pg_app)) == 3
+    assert query(pg_app.db_url, "SELECT count(*) FROM outbound_email")[0][0] == 3
+    assert query(pg_app.db_url, "SELECT max(attempts) FROM raw_message")[0][0] == 1
+
+
+def test_mails_whose_worker_died_are_never_batched_again(pg_app: App) -> None:
+    ids = [store(pg_app, complaint(i)) for i in range(1, 4)]
+    # A worker counted the batch's attempts and was killed before committing anything.
+    query(pg_app.db_url, "UPDATE raw_message SET attempts = 1 WHERE id = ANY(%s) RETURNING id",
+          ids[:2])
+
+    outcomes, one_by_one = ingest_many(pg_app, ids)
+
+    assert one_by_one == ids[:2]  # each goes alone, behind the retry gate
+    assert [o.disposition for o in outcomes] == ["case"]
+    assert [email for _, email in cases(pg_app)] == ["user3@qq.com"]

@@ -1,0 +1,152 @@
+"""Complainant replies: the reaction a complainant and the staff see, by what the new text asks
+(review in and after the window, withdrawal, rating, information, the final decision)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from tests.unit.casemail import (
+    COMPLAINANT,
+    case_of,
+    complainant_reply,
+    events,
+    mails_to,
+    open_complaint,
+    set_case,
+    staff_reply,
+    text_of,
+)
+from workers.app import App
+from workers.complainant_mail import consent_answer
+
+RESULT = "经核实，商家同意退货并全额退款。"
+
+
+def _resolved(app: App) -> str:
+    number = open_complaint(app)
+    staff_reply(app, number, f"#办结\n\n{RESULT}")
+    return number
+
+
+def _last_to(app: App, address: str, number: str) -> str:
+    return text_of(mails_to(app, address, number)[-1])
+
+
+def test_review_request_within_the_window(app: App) -> None:
+    number = _resolved(app)
+    result = mails_to(app, COMPLAINANT, number)[-1]
+    outcome = complainant_reply(app, number, "我对结果不满意，申请复查。商家至今没有退款。")
+    case = case_of(app, number=number)
+    assert case.status == "review_requested" and case.review_requested_at is not None
+    ack = mails_to(app, COMPLAINANT, number)[-1]
+    assert ack["Auto-Submitted"] == "auto-replied"
+    assert ack["In-Reply-To"] != result["In-Reply-To"]  # threaded on their review request
+    assert "收到您对案件" in text_of(ack) and "复查结论为最终结论" in text_of(ack)
+    assert "当前阶段：已申请复查" in text_of(ack)
+    assert "投诉人在期限内申请复查" in _last_to(app, "zhao@example.org", number)
+    assert len(outcome.outbound_ids) == 3  # the acknowledgement, zhao and li (intake)
+
+
+def test_review_request_after_the_window_is_politely_refused(app: App) -> None:
+    number = _resolved(app)
+    sent = case_of(app, number=number).result_sent_at
+    complainant_reply(app, number, "我不服这个处理结果，要求复查。", at=sent + timedelta(days=14))
+    assert case_of(app, number=number).status == "resolved"
+    closed = mails_to(app, COMPLAINANT, number)[-1]
+    window_end = app.calendar.add_working_days(sent, 5)
+    assert "已于 " + app.calendar.format_date(window_end, "zh-CN") + " 届满" in text_of(closed)
+    assert events(app, number, "review_request_late")
+
+
+def test_quoted_review_notice_is_not_a_request(app: App) -> None:
+    number = _resolved(app)
+    complainant_reply(app, number, "收到，谢谢。\n\n> 如您对处理结果不满意，可在收到本结果后 5 个工作日内"
+                                   "申请复查\n")
+    assert case_of(app, number=number).status == "resolved"
+
+
+def test_more_words_during_a_review_go_to_staff(app: App) -> None:
+    number = _resolved(app)
+    complainant_reply(app, number, "我对结果不满意，申请复查。")
+    complainant_reply(app, number, "补充复查理由：商家承诺的退款至今未到账，申请复查。")
+    assert case_of(app, number=number).status == "review_requested"
+    assert "补充复查理由" in _last_to(app, "zhao@example.org", number)
+    assert len([m for m in mails_to(app, COMPLAINANT, number)
+                if "复查申请已收到" in str(m["Subject"])]) == 1
+
+
+def test_rating_is_recorded_without_a_reply(app: App) -> None:
+    number = _resolved(app)
+    before = len(mails_to(app, COMPLAINANT, number))
+    outcome = complainant_reply(app, number, "非常满意，谢谢！")
+    assert case_of(app, number=number).satisfaction == 5
+    assert outcome.outbound_ids == [] and len(mails_to(app, COMPLAINANT, number)) == before
+    assert events(app, number, "satisfaction_recorded")[0].detail["score"] == 5
+
+
+def test_withdrawal_before_the_result(app: App) -> None:
+    number = open_complaint(app)
+    staff_reply(app, number, "#受理\n")
+    complainant_reply(app, number, "问题已经和商家协商解决了，我要撤回投诉。")
+    case = case_of(app, number=number)
+    assert case.status == "withdrawn" and case.closed_at is not None
+    assert "已撤回" in _last_to(app, COMPLAINANT, number)
+    assert "投诉人撤回了投诉" in _last_to(app, "zhao@example.org", number)
+
+
+def test_withdrawal_after_the_result_changes_nothing_but_staff_are_told(app: App) -> None:
+    number = _resolved(app)
+    complainant_reply(app, number, "我想撤回投诉")
+    assert case_of(app, number=number).status == "resolved"
+    assert "处理结果已发出，无法自动撤回" in _last_to(app, "zhao@example.org", number)
+
+
+def test_information_supplied_resumes_the_case(app: App) -> None:
+    number = open_complaint(app)
+    staff_reply(app, number, "#补充材料\n\n请提供订单号。")
+    complainant_reply(app, number, "订单号是 20261122-8812，照片见附件。")
+    assert case_of(app, number=number).status == "received"
+    notice = _last_to(app, "zhao@example.org", number)
+    assert "投诉人补充了材料" in notice and "20261122-8812" in notice
+
+
+def test_other_mail_goes_to_the_assignee_only(app: App) -> None:
+    number = open_complaint(app)
+    staff_reply(app, number, "#assign li\n")
+    zhao_before = len(mails_to(app, "zhao@example.org", number))
+    complainant_reply(app, number, "请问现在处理到哪一步了？")
+    assert "请问现在处理到哪一步了" in _last_to(app, "li@example.org", number)
+    assert len(mails_to(app, "zhao@example.org", number)) == zhao_before
+
+
+def test_after_the_final_review_the_decision_is_final(app: App) -> None:
+    number = _resolved(app)
+    complainant_reply(app, number, "我对结果不满意，申请复查。")
+    staff_reply(app, number, "#复查受理\n")
+    staff_reply(app, number, "#复查结论\n\n经复查，维持原处理结果。")
+    final = mails_to(app, COMPLAINANT, number)[-1]
+    assert "经复查，维持原处理结果" in text_of(final) and "最终结论" in text_of(final)
+    case = case_of(app, number=number)
+    assert case.status == "review_resolved" and case.review_decided_at is not None
+    complainant_reply(app, number, "我还是不服，要求重新处理，再申请一次复查！")
+    assert case_of(app, number=number).status == "review_resolved"
+    answer = mails_to(app, COMPLAINANT, number)[-1]
+    assert "不再重新处理或复查" in text_of(answer)
+    assert answer["Auto-Submitted"] == "auto-replied"
+    set_case(app, number, status="closed")  # closed after the call-back: still final
+    complainant_reply(app, number, "为什么不给我重新处理？")
+    assert case_of(app, number=number).status == "closed"
+    assert "不再重新处理或复查" in _last_to(app, COMPLAINANT, number)
+
+
+@pytest.mark.parametrize(("text", "answer"), [
+    ("同意", True), ("您好：\n同意延期。", True), ("可以，没问题", True), ("OK", True),
+    ("I agree.", True), ("Yes, that is fine", True), ("No problem", True),
+    ("不同意", False), ("我不同意延期，已经等很久了", False), ("I disagree", False),
+    ("No, I do not agree.", False), ("请问为什么要延期这么久？商家到底怎么说的，能不能先给我一个答复", None),
+    ("订单号 123", None), ("可以告诉我为什么要延期吗？", None), ("OK, but why?", None),
+])
+def test_consent_answer(text: str, answer: bool | None) -> None:
+    assert consent_answer(text) is answer

@@ -1,0 +1,128 @@
+"""What a complainant's reply means, in simplified and traditional Chinese and in English."""
+
+from __future__ import annotations
+
+import pytest
+
+from workers.intent import IntentKind, complainant_intent
+
+REPLY = "Re: [TS-2026-000123] 投诉处理结果"
+REVIEW, WITHDRAWAL = IntentKind.REVIEW_REQUEST, IntentKind.WITHDRAWAL
+SATISFACTION, INFO = IntentKind.SATISFACTION, IntentKind.INFO
+
+# Our result mail as the complainant's client quotes it: it invites a review and a rating.
+QUOTED_RESULT = """
+
+在 2026年10月9日周五 10:00，客户服务中心 <complaints@example.org> 写道：
+> 您的投诉 [TS-2026-000123] 已办结：商家已全额退款。
+> 如不服，可在5个工作日内申请复查（review）；如已解决，请回复满意度 1-5。
+> 撤回投诉请直接回复“撤回”。
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # zh-CN
+        ("我对处理结果不满意，申请复查。", REVIEW),
+        ("不满意，要求重新处理", REVIEW),
+        ("我不服这个处理结果", REVIEW),
+        ("复查", REVIEW),
+        ("我要撤回投诉", WITHDRAWAL),
+        ("撤销投诉，问题已经解决了", WITHDRAWAL),
+        ("商家已经退款了，不投诉了", WITHDRAWAL),
+        ("撤回", WITHDRAWAL),
+        # zh-TW
+        ("本人對處理結果不服，申請複查", REVIEW),
+        ("我要求覆查", REVIEW),
+        ("我對處理結果不滿意，要求重新處理", REVIEW),
+        ("撤回投訴", WITHDRAWAL),
+        ("我決定撤銷投訴", WITHDRAWAL),
+        # en
+        ("I would like to request a review of the decision.", REVIEW),
+        ("I disagree with the decision.", REVIEW),
+        ("Not satisfied, I want to appeal.", REVIEW),
+        ("Please review my case again, the product was defective.", REVIEW),
+        ("Please withdraw my complaint, the shop has refunded me.", WITHDRAWAL),
+        ("I wish to cancel my complaint.", WITHDRAWAL),
+        ("I no longer want to pursue this.", WITHDRAWAL),
+    ],
+)
+def test_asks(text: str, kind: IntentKind) -> None:
+    assert complainant_intent(text + QUOTED_RESULT, REPLY).kind == kind
+
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [
+        ("非常满意", 5),
+        ("满意", 4),
+        ("一般", 3),
+        ("不满意", 2),
+        ("非常不满意", 1),
+        ("您好，\n非常满意，谢谢！", 5),
+        ("我对处理结果很满意，谢谢", 5),
+        ("满意，已收到退款", 4),
+        ("非常滿意", 5),
+        ("不太滿意", 2),
+        ("5", 5),
+        ("１", 1),
+        ("4分", 4),
+        ("3/5", 3),
+        ("★★★★", 4),
+        ("Very satisfied, thank you!", 5),
+        ("Dissatisfied.", 2),
+        ("I am satisfied with the result.", 4),
+        ("Hi,\n2", 2),
+    ],
+)
+def test_ratings(text: str, score: int) -> None:
+    intent = complainant_intent(text + QUOTED_RESULT, REPLY)
+    assert (intent.kind, intent.score) == (SATISFACTION, score)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "订单号是 20260930-8812，付款截图见附件。",
+        "不满意，商家到现在都没有退款，请尽快处理。",
+        "1. 商品破损\n2. 客服态度差",
+        "The parcel arrived on 3 October; 6 items were missing.",
+        "我不会撤回投诉，请继续处理。",
+        "I do not want to withdraw my complaint.",
+        "感谢你们的复查。",
+        "收到复查结论。",
+        "Thanks for the review.",
+        "我要撤回复查申请",
+        "I want to cancel my review request.",
+        "",
+    ],
+)
+def test_everything_else_is_info(text: str) -> None:
+    assert complainant_intent(text + QUOTED_RESULT, REPLY).kind == INFO
+
+
+def test_quoted_words_of_ours_never_decide() -> None:
+    # Only a quote: its 复查, review, 撤回 and 1-5 are our words, not the complainant's.
+    assert complainant_intent(QUOTED_RESULT.strip(), REPLY).kind == INFO
+    outlook = "OK\n\n-----Original Message-----\nFrom: CS <c@example.org>\nSent: Fri\n\nreview\n"
+    assert complainant_intent(outlook, "RE: [TS-2026-000123] Result").kind == INFO
+
+
+def test_own_subject_counts_but_ours_behind_re_does_not() -> None:
+    assert complainant_intent("", "申请复查 [TS-2026-000123]").kind == REVIEW
+    assert complainant_intent("", "撤回投诉【TS-2026-000123】").kind == WITHDRAWAL
+    assert complainant_intent("", "Re: [TS-2026-000123] 复查申请须知").kind == INFO
+    assert (
+        complainant_intent("补充一张照片", "回复：[TS-2026-000123] 如不服可申请复查").kind == INFO
+    )
+
+
+def test_withdrawal_outranks_review_and_review_outranks_rating() -> None:
+    assert complainant_intent("不满意，但算了，撤回投诉吧", REPLY).kind == WITHDRAWAL
+    assert complainant_intent("不满意\n申请复查", REPLY).kind == REVIEW
+
+
+def test_evidence_names_the_deciding_words() -> None:
+    assert complainant_intent("我对处理结果不服，申请複查", REPLY).evidence == "不服"
+    assert complainant_intent("5", REPLY).evidence == "5"

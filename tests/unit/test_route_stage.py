@@ -1,0 +1,206 @@
+"""Route stage (issue 6): within one drain a complaint has a category, a severity and an owner,
+the owner's mail says why and how to correct it, and a major case reaches leadership once.
+
+Complaints go through the real pipeline (ingest → classify → route → sender on the stub
+broker); assertions read the mails as the staff member's client shows them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from models import Case
+from models.db import session_scope
+from models.types import utcnow
+from tests.unit.triage import (
+    PRIVACY_BODY,
+    complain,
+    complaint,
+    events,
+    isolated_model_path,
+    recipient,
+    reload,
+    sent,
+    text_of,
+)
+from workers.app import App, use_app
+from workers.classify_stage import classify_case
+from workers.ingest import ingest, ingest_message
+from workers.route_stage import route_case, unrouted_case_ids
+from workers.store import store_raw
+from workers.tokens import read_reply_address
+
+
+@pytest.fixture(autouse=True)
+def model_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return isolated_model_path(tmp_path, monkeypatch)
+
+
+def with_policy(app: App, **routing: object) -> App:
+    """The same deployment with other routing settings or staff on duty (the actors use it)."""
+    policy = app.policy.model_copy(deep=True)
+    for key, value in routing.items():
+        setattr(policy.routing, key, value)
+    changed = App(app.settings, policy)
+    use_app(changed)
+    return changed
+
+
+def off_duty(app: App, *staff_ids: str) -> App:
+    policy = app.policy.model_copy(deep=True)
+    for member in policy.staff:
+        if member.id in staff_ids:
+            member.on_duty = False
+    changed = App(app.settings, policy)
+    use_app(changed)
+    return changed
+
+
+def test_major_privacy_complaint_goes_to_legal_and_leadership_once(app: App, drain) -> None:
+    case = complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
+
+    assert (case.category, case.severity) == ("privacy", "major")
+    assert (case.assigned_group, case.assignee) == ("legal", "wu")
+    [notice] = sent(app, "staff_notification")
+    assert recipient(notice) == "wu@example.org"
+    assert notice["Subject"] == f"[{case.number}] 新投诉分派给您：个人信息泄露，已有媒体联系我"
+    assert notice["Auto-Submitted"] == "auto-generated"
+    token = read_reply_address(notice["Reply-To"].addresses[0].addr_spec,
+                               app.settings.intake_address, app.secret)
+    assert token is not None and (token.case_number, token.staff_id) == (case.number, "wu")
+    text = text_of(notice)
+    assert "category privacy: " in text and "泄露" in text and "个人信息" in text
+    assert "severity major: 媒体, 几万条" in text
+    assert "group legal: handles privacy" in text and "assignee wu: 0 open cases" in text
+    assert "#分类 <分类代码>（#category <code>）" in text  # the one-line corrections
+    assert "#级别 一般|重要|重大" in text
+    assert "#转办 <小组|工作人员> (#assign)" in text  # the whole cheat-sheet
+    assert "请人工确认" not in text
+
+    leaders = sent(app, "leadership_notice")
+    assert sorted(recipient(m) for m in leaders) == ["qian@example.org", "zhao@example.org"]
+    assert "重大投诉" in text_of(leaders[0]) and "severity major" in text_of(leaders[0])
+    assert all(m["Reply-To"].addresses[0].addr_spec.startswith(f"complaints+{case.number}.")
+               for m in leaders)
+
+    # The actors run again (a broker redelivery, the sweeper): nothing new, nobody mailed twice.
+    classify_case.send(case.id)
+    route_case.send(case.id)
+    drain()
+    assert len(sent(app, "staff_notification")) == 1
+    assert len(sent(app, "leadership_notice")) == 2
+    assert len(events(app, case.id, "classified")) == 1
+    assert len(events(app, case.id, "assigned")) == 1
+    assert (reload(app, case.id).assignee) == "wu"
+
+
+def test_legal_sees_a_pseudonym_never_the_complainant(app: App, drain) -> None:
+    complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
+    outside_intake = sent(app, "staff_notification", "wu@example.org") + sent(
+        app, "leadership_notice", "qian@example.org")
+    assert len(outside_intake) == 2
+    for mail in outside_intake:
+        whole = mail.as_string() + text_of(mail) + mail.get_body(("html",)).get_content()
+        assert "王建国" not in whole and "wangjianguo" not in whole.lower()
+        assert "13800138000" not in whole  # nor the phone number in their signature
+    text = text_of(sent(app, "staff_notification")[0])
+    assert "投诉人：投诉人" in text  # a per-case pseudonym such as 投诉人KQ
+    assert "你们平台泄露了我的个人信息" in text  # the complaint itself is there
+
+
+def test_the_policy_may_show_the_complainant_outside_intake(app: App, drain) -> None:
+    app = with_policy(app, identity_visible_outside_intake=True)
+    complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
+    text = text_of(sent(app, "staff_notification")[0])
+    assert "投诉人：王建国 <wangjianguo@qq.com>" in text
+
+
+def test_staff_read_the_organisation_language(app: App, drain) -> None:
+    policy = app.policy.model_copy(update={"default_language": "en"})
+    app = App(app.settings, policy)
+    use_app(app)
+    case = complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
+    [notice] = sent(app, "staff_notification")
+    assert notice["Subject"] == f"[{case.number}] New case for you: 个人信息泄露，已有媒体联系我"
+    text = text_of(notice)
+    assert "A new complaint has been assigned to you." in text
+    assert "category: privacy Privacy / personal information leak  severity: major" in text
+    assert "#category <code>" in text and "#assign <group|staff> (#转办)" in text
+    assert "[withheld]" in text and "13800138000" not in text
+    assert "Major complaint: " in sent(app, "leadership_notice")[0]["Subject"]
+
+
+def test_cases_go_to_the_least_loaded_member_and_closed_cases_do_not_count(
+        app: App, drain) -> None:
+    body = "商品详情页宣称是纯棉，收到货发现是化纤，属于虚假宣传，要求退一赔三。"
+    first = complain(app, drain, "虚假宣传一", body)
+    second = complain(app, drain, "虚假宣传二", body)
+    third = complain(app, drain, "虚假宣传三", body)
+    assert [c.assigned_group for c in (first, second, third)] == ["handling"] * 3
+    assert [c.assignee for c in (first, second, third)] == ["li", "zhou", "li"]
+    assert [recipient(m) for m in sent(app, "staff_notification")] == [
+        "li@example.org", "zhou@example.org", "li@example.org"]
+    with session_scope(app.db_url) as s:
+        for case in s.execute(select(Case).where(Case.assignee == "li")).scalars():
+            case.status = "closed"
+    fourth = complain(app, drain, "虚假宣传四", body)
+    assert fourth.assignee == "li"  # 0 open cases against zhou's 1
+    assert "assignee li: 0 open cases" in text_of(sent(app, "staff_notification")[-1])
+
+
+def test_nobody_on_duty_in_the_group_tells_intake(app: App, drain) -> None:
+    app = off_duty(app, "wu")
+    case = complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
+    assert (case.assigned_group, case.assignee) == ("legal", None)
+    notices = sent(app, "staff_notification")
+    assert sorted(recipient(m) for m in notices) == ["li@example.org", "zhao@example.org"]
+    text = text_of(notices[0])
+    assert "新投诉尚未分派承办人" in text and "#转办" in text
+    assert "unassigned: nobody in legal is on duty" in text
+    assert "王建国" in text  # intake answers the complainant: it sees who they are
+
+
+def test_an_unclear_complaint_asks_intake_to_confirm_the_category(app: App, drain) -> None:
+    case = complain(app, drain, "关于上周的事情", "上周的事情到现在还没有结果，麻烦看一下。")
+    assert case.category == "other" and case.classification["needs_review"] is True
+    assert case.assigned_group == "intake"
+    [notice] = sent(app, "staff_notification")
+    assert recipient(notice) in {"li@example.org", "zhao@example.org"}
+    assert "请人工确认分类" in notice["Subject"]
+    assert "请人工确认：系统不能确定本投诉的分类" in text_of(notice)
+
+
+def test_complainants_get_only_their_acknowledgement(app: App, drain) -> None:
+    case = complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
+    [ack] = sent(app, to="wangjianguo@qq.com")
+    assert ack["Subject"].startswith(f"[{case.number}] 投诉已受理登记")
+
+
+def test_a_case_whose_triage_was_lost_is_found_again(app: App, drain) -> None:
+    with session_scope(app.db_url) as s:
+        raw_id = store_raw(s, complaint("个人信息泄露", PRIVACY_BODY), "test").id
+    case_id = ingest(app, raw_id).case_id  # committed, then the worker died before enqueueing
+    later = utcnow() + timedelta(minutes=5)
+    with session_scope(app.db_url) as s:
+        assert unrouted_case_ids(s, later) == [case_id]
+        assert unrouted_case_ids(s, utcnow() - timedelta(minutes=5)) == []  # not before grace
+    classify_case.send(case_id)  # what the sweeper would do
+    drain()
+    with session_scope(app.db_url) as s:
+        assert unrouted_case_ids(s, later) == []
+    assert [recipient(m) for m in sent(app, "staff_notification")] == ["wu@example.org"]
+
+
+def test_every_new_case_reaches_its_owner_however_many_arrive(app: App, drain) -> None:
+    for i in range(7):
+        with session_scope(app.db_url) as s:
+            raw = store_raw(s, complaint(f"个人信息泄露 {i}", PRIVACY_BODY, f"c{i}@example.net"),
+                            "test")
+            raw_id = raw.id
+        ingest_message.send(raw_id)
+    drain()
+    assert len(sent(app, "staff_notification", "wu@example.org")) == 7
