@@ -7,6 +7,7 @@ wraps these in fixtures; `tests/setup_servers.sh` installs the binaries.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import grp
 import itertools
@@ -494,6 +495,8 @@ class _SinkHandler:
         failure = getattr(envelope, "cdtest_failure", None)
         if failure and failure[0] == "DATA":
             return failure[1]
+        if self.sink.data_delay:  # a slow server: the client waits for the reply to DATA
+            await asyncio.sleep(self.sink.data_delay)
         raw = envelope.original_content or envelope.content
         self.sink._record(ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), raw))
         return "250 2.0.0 Message accepted for delivery"
@@ -519,6 +522,8 @@ class SmtpSink:
         self._failure: tuple[str, str] | None = None
         self._failures_left: int | None = None
         self._recipient_failures: dict[str, str] = {}
+        # Seconds to wait before answering DATA; a test sets it to keep work in flight.
+        self.data_delay = 0.0
         self.controller = Controller(
             _SinkHandler(self),
             hostname=HOST,
@@ -576,6 +581,7 @@ class SmtpSink:
         with self._cond:
             self._failure = self._failures_left = None
             self._recipient_failures.clear()
+            self.data_delay = 0.0
 
     # called from the handler thread
 

@@ -189,6 +189,9 @@ def test_fifty_complaints_become_fifty_cases_each_acknowledged_once(stack: Stack
 
 def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(stack: Stack) -> None:
     mails = complaints(50, seed=7)
+    # A slow SMTP server (0.3 s per DATA, four sender threads: about 4 s for 50 replies) keeps
+    # work in flight at the kill; at full speed one worker can finish all 50 before it.
+    stack.sink.data_delay = 0.3
     stack.append_all([m.raw for m in mails])
     worker = stack.start_worker()
     stack.start_poller()
