@@ -47,6 +47,8 @@ _AUTOMATIC_SINCE = select(func.count()).select_from(OutboundEmail).where(
 # Both in one round trip, for the replies the hourly cap applies to.
 _EXISTING_ID_AND_AUTOMATIC_SINCE = select(_EXISTING_ID.scalar_subquery(),
                                           _AUTOMATIC_SINCE.scalar_subquery())
+# A transaction-scoped advisory lock per recipient address (PostgreSQL 11+).
+_LOCK_SENDER = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("to"), 0)))
 # Rows nobody reads back in the transaction that writes them: plain Core inserts.
 _INSERT_MESSAGE = insert(Message.__table__)
 _INSERT_EVENT = insert(Event.__table__)
@@ -75,6 +77,7 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
     # reminder or a new-case notice to them must never be dropped.
     capped = automatic and staff_by_email(app.policy.staff, to_addr) is None
     if capped:
+        lock_sender_budget(session, to_addr)
         existing_id, recent = session.execute(_EXISTING_ID_AND_AUTOMATIC_SINCE, {
             "key": key, "to": to_addr, "since": utcnow() - timedelta(hours=1)}).one()
     else:
@@ -124,6 +127,17 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
         "kind": "mail_queued", "from_status": None, "to_status": None,
         "detail": {"kind": req.kind, "to": to_addr, "outbound_id": row.id}})
     return row
+
+
+def lock_sender_budget(session: Session, to_addr: str) -> None:
+    """Serialise the per-sender count on PostgreSQL until this transaction ends.
+
+    Without it, batches in parallel workers each count the same committed rows and each add
+    up to the cap: a storm of mails from one auto-responder would get threads x cap replies.
+    SQLite has one writer at a time, so the count there is already exact.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_SENDER, {"to": to_addr})
 
 
 def case_context(case: Case) -> dict[str, Any]:

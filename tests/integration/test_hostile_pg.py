@@ -9,13 +9,17 @@ tests in tests/unit/test_hostile_mail.py.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
 from config.settings import Settings
-from models.db import get_engine
+from models import Case
+from models.db import get_engine, session_scope
 from models.migrate import upgrade
 from tests.servers import create_pg_database, drop_pg_database, pg_available, require_server
 from tests.unit.test_hostile_mail import (
@@ -34,6 +38,7 @@ from tests.unit.test_hostile_mail import (
     text_values,
 )
 from workers.app import App, use_app
+from workers.ingest import ingest_many
 
 
 @pytest.fixture
@@ -109,3 +114,26 @@ def test_every_fixture_goes_through_postgresql(pg_app: App) -> None:
         assert raw_row(pg_app, raw_id).disposition in DISPOSITIONS, name
     assert_no_nul(pg_app)
     assert all(row.to_addr for row in outbox(pg_app))
+
+
+def test_storm_from_one_sender_in_parallel_batches_gets_at_most_the_cap(pg_app: App) -> None:
+    # Four workers' batches in flight at once, each full of mail from one auto-responder: each
+    # transaction sees only committed rows, so without a per-address lock each would add the
+    # cap on its own.
+    cap = pg_app.policy.limits.max_auto_replies_per_sender_per_hour
+    raw_ids = [store(pg_app, simple_mail("storm@example.net", f"complaint {i}",
+                                         f"broadband down {i}\n", message_id=f"storm{i}@x.net"))
+               for i in range(40)]
+    batches = [raw_ids[i::4] for i in range(4)]
+    start = threading.Barrier(len(batches))
+
+    def run(batch: list[int | None]) -> None:
+        start.wait()
+        outcomes, left = ingest_many(pg_app, [int(r) for r in batch if r is not None])
+        assert left == [] and len(outcomes) == len(batch)
+
+    with ThreadPoolExecutor(len(batches)) as pool:
+        list(pool.map(run, batches))
+    assert len(outbox(pg_app, "storm@example.net")) == cap
+    with session_scope(pg_app.db_url) as s:
+        assert s.execute(select(func.count()).select_from(Case)).scalar_one() == 40
