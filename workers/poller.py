@@ -103,6 +103,7 @@ class Poller:
         self.cfg = app.settings.imap
         self.key = mailbox_key(self.cfg)
         self.enqueue = enqueue
+        self._warned_cannot_move = False
 
     def poll(self, client: IMAPClient) -> int:
         """Import everything new in the mailbox; returns how many mails were stored."""
@@ -131,14 +132,15 @@ class Poller:
         """Flag or move every mail up to `up_to_uid` not yet marked: all are committed rows."""
         if up_to_uid <= 0:
             return
-        if self.cfg.processed_mailbox:
+        moving = bool(self.cfg.processed_mailbox) and self.can_move(client)
+        if moving:
             uids = client.search(["UID", f"1:{up_to_uid}"])
         else:
             uids = client.search(["UID", f"1:{up_to_uid}", "UNKEYWORD", self.cfg.imported_keyword])
         uids = [u for u in uids if u <= up_to_uid]
         if not uids:
             return
-        if not self.cfg.processed_mailbox:
+        if not moving:
             client.add_flags(uids, [self.cfg.imported_keyword.encode()], silent=True)
         elif client.has_capability("MOVE"):
             client.move(uids, self.cfg.processed_mailbox)
@@ -148,6 +150,19 @@ class Poller:
             client.copy(uids, self.cfg.processed_mailbox)
             client.delete_messages(uids, silent=True)
             client.uid_expunge(uids)
+
+    def can_move(self, client: IMAPClient) -> bool:
+        """MOVE (RFC 6851), or UIDPLUS (RFC 4315) to expunge only our own copies. Without
+        either, a plain EXPUNGE would also remove what others flagged \\Deleted, and a copy
+        left undeleted would be copied again on every poll: flag with the keyword instead."""
+        if client.has_capability("MOVE") or client.has_capability("UIDPLUS"):
+            return True
+        if not self._warned_cannot_move:
+            log.warning("%s offers neither MOVE nor UIDPLUS: imported mail stays in %s, "
+                        "flagged %s, instead of moving to %s", self.cfg.host, self.cfg.mailbox,
+                        self.cfg.imported_keyword, self.cfg.processed_mailbox)
+            self._warned_cannot_move = True
+        return False
 
     def wait(self, client: IMAPClient) -> None:
         """Block until the server says something arrived (IDLE) or the poll interval passed."""

@@ -660,39 +660,53 @@ def test_two_deployments_without_a_shared_lock_still_make_one_case_per_mail(
 # --- 9: IMAP hygiene ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def dovecot_without_move(dovecot: Dovecot) -> Iterator[Dovecot]:
-    """A private Dovecot that does not offer MOVE (RFC 6851), like many older servers."""
+def dovecot_without(dovecot: Dovecot, dropped: set[bytes]) -> Iterator[Dovecot]:
+    """A private Dovecot that does not offer the `dropped` capabilities, like older servers."""
     with dovecot.client("complaints") as imap:
-        caps = [c.decode() for c in imap.capabilities() if c.upper() != b"MOVE"]
-    workdir = Path(tempfile.mkdtemp(prefix="cdtest-dovecot-nomove-"))
+        caps = [c.decode() for c in imap.capabilities() if c.upper() not in dropped]
+    workdir = Path(tempfile.mkdtemp(prefix="cdtest-dovecot-fewer-caps-"))
     server = start_dovecot(workdir, users={})
     server.stop()
     conf = workdir / "dovecot.conf"
     with conf.open("a", encoding="utf-8") as out:
-        out.write(f"imap_capability = {' '.join(caps)}\n")  # after login: no MOVE
+        out.write(f"imap_capability = {' '.join(caps)}\n")  # after login
     server.port = free_port()
     conf.write_text(re.sub(r"port = \d+", f"port = {server.port}", conf.read_text(), count=1))
     server.proc = _spawn([str(find_binary("dovecot")), "-F",
                           "-c", str(conf)], workdir / "dovecot.stderr")
-    _wait_for(lambda: _imap_greets(server.port), 10.0, server.proc, "dovecot without MOVE")
+    _wait_for(lambda: _imap_greets(server.port), 10.0, server.proc, "dovecot with fewer caps")
     yield server
     server.stop()
     shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.mark.parametrize("server", ["flag", "uid-move", "no-move"])
+@pytest.fixture(scope="module")
+def dovecot_without_move(dovecot: Dovecot) -> Iterator[Dovecot]:
+    """No MOVE (RFC 6851); UIDPLUS (RFC 4315) still there."""
+    yield from dovecot_without(dovecot, {b"MOVE"})
+
+
+@pytest.fixture(scope="module")
+def dovecot_without_move_or_uidplus(dovecot: Dovecot) -> Iterator[Dovecot]:
+    """Neither MOVE nor UIDPLUS: nothing can expunge only our own copies."""
+    yield from dovecot_without(dovecot, {b"MOVE", b"UIDPLUS"})
+
+
+@pytest.mark.parametrize("server", ["flag", "uid-move", "no-move", "no-move-no-uidplus"])
 def test_imap_hygiene_seen_untouched_and_foreign_deleted_mail_kept(
         stack: Stack, server: str, request: pytest.FixtureRequest) -> None:
     """Fetch with BODY.PEEK (\\Seen stays as it was); never expunge mail that another client
-    flagged \\Deleted: it is imported like any mail, and keeps its flag."""
+    flagged \\Deleted: it is imported like any mail, and keeps its flag. A server that can
+    neither move nor expunge by UID gets the keyword instead of a move."""
     if server == "no-move":
         stack.mailbox = request.getfixturevalue("dovecot_without_move").new_mailbox()
+    if server == "no-move-no-uidplus":
+        stack.mailbox = request.getfixturevalue("dovecot_without_move_or_uidplus").new_mailbox()
     if server != "flag":
         stack.overrides["imap"] = {"processed_mailbox": "Processed", "fetch_batch": 2}
     mails = complaints(5, seed=309)
     with stack.mailbox.client() as imap:
-        assert imap.has_capability("MOVE") == (server != "no-move")
+        assert imap.has_capability("MOVE") == (server in ("flag", "uid-move"))
         for i, mail in enumerate(mails):
             # The operator already read the first one in a mail client: it must stay read.
             imap.append("INBOX", mail.raw, flags=[b"\\Seen"] if i == 0 else [])
@@ -711,13 +725,20 @@ def test_imap_hygiene_seen_untouched_and_foreign_deleted_mail_kept(
     assert counts["body_count"] == 5
 
     check_one_raw_row_per_mail(stack, [m.raw for m in mails])
-    kept = folder(stack, "INBOX" if server == "flag" else "Processed")
+    flagged_in_place = server in ("flag", "no-move-no-uidplus")
+    kept = folder(stack, "INBOX" if flagged_in_place else "Processed")
     assert [raw for _, _, raw in kept] == [m.raw for m in mails]
     assert [b"\\Seen" in flags for _, flags, _ in kept] == [True, False, False, False, False]
     assert [b"\\Deleted" in flags for _, flags, _ in kept] == [False] * 4 + [True]
-    if server == "flag":
+    if flagged_in_place:
         assert all(KEYWORD in flags for _, flags, _ in kept)
         assert (counts["deleted"], counts["expunged"]) == (0, 0)
+        if server == "no-move-no-uidplus":
+            assert folder(stack, "Processed") == []
+            # The next poll finds everything flagged: nothing stored, copied or moved again.
+            assert "stored 0 new mails" in stack.cli("poller", "--once").stdout
+            assert folder(stack, "Processed") == []
+            assert [raw for _, _, raw in folder(stack, "INBOX")] == [m.raw for m in mails]
     elif server == "uid-move":
         assert folder(stack, "INBOX") == []
         # UID MOVE: the poller set no \Deleted flag and expunged nothing itself.
