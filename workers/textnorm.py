@@ -11,11 +11,15 @@ import logging
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Literal
 
 import jieba
 import opencc
 
 _SPACE = re.compile(r"\s+")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+Script = Literal["zh-Hans", "zh-Hant", "en"]
 
 
 @lru_cache(maxsize=1)
@@ -89,6 +93,15 @@ def segment(normalised: str) -> list[str]:
 
 def tokens(text: str) -> list[str]:
     return segment(normalise(text))
+
+
+def script(text: str) -> Script:
+    """Traditional Chinese when t2s would change the text, simplified when it has other Han
+    characters, English otherwise: how the labelled complaints and the figures are grouped."""
+    text = unicodedata.normalize("NFKC", text)
+    if not _HAN.search(text):
+        return "en"
+    return "zh-Hant" if to_simplified(text) != text else "zh-Hans"
 
 
 def _is_punctuation(word: str) -> bool:
