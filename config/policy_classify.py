@@ -23,7 +23,8 @@ class Category(BaseModel):
     name_zh: str
     name_en: str
     description: str = ""
-    # Chinese keywords match anywhere; English ones match whole words, `*` allows a suffix.
+    # Chinese keywords match inside a word but not across a word boundary (jieba); English
+    # ones match whole words, `*` allows a suffix.
     keywords: list[str] = Field(default_factory=list)
     group: str = "intake"
     # The lowest severity a case of this category gets (seed 004: a product-quality complaint

@@ -3,6 +3,8 @@
 Pure: text and policy in, `Classification` out; the ingest actor stores it on the case and hands
 the category and severity to `workers.route`. The rules are small named checks run in the order
 of `CHAIN` (after Mailman's rules and chains); each hit keeps the words that triggered it.
+Chinese keywords are checked against jieba's segmentation: one that cuts a word in two (多位 in
+好多|位置) is not a hit, as a false major pages the leadership group.
 
 Category: each distinct keyword is a point; points become a score against a prior for "none of
 these" and, once the statistical model has seen enough confirmed cases, are blended with its
@@ -26,7 +28,7 @@ from config.policy_classify import (
     SeverityPolicy,
     severity_rank,
 )
-from workers.textnorm import normalise
+from workers.textnorm import normalise, word_bounds
 
 if TYPE_CHECKING:  # scikit-learn loads only where a model is used
     from workers.classifier_model import CategoryModel
@@ -77,20 +79,74 @@ def _keyword_regex(keyword: str) -> str:
     return rf"{re.escape(stem[0])}(?<![a-z0-9].){re.escape(stem[1:])}{tail}"
 
 
+@dataclass(frozen=True)
+class _Matcher:
+    regex: re.Pattern[str]  # keywords (group `_kw`), longest first, then the patterns
+    patterns: re.Pattern[str] | None  # the patterns alone
+    chinese: tuple[str, ...]  # normalised Chinese keywords, longest first
+
+
 @lru_cache(maxsize=256)
-def _matcher(keywords: tuple[str, ...], patterns: tuple[str, ...] = ()) -> re.Pattern[str] | None:
+def _matcher(keywords: tuple[str, ...], patterns: tuple[str, ...] = ()) -> _Matcher | None:
     # Longest first, so that 虚假宣传 is found as itself rather than as 宣传.
-    parts = [_keyword_regex(k) for k in sorted(keywords, key=len, reverse=True)]
+    ordered = sorted(keywords, key=len, reverse=True)
+    parts = [f"(?P<_kw>{'|'.join(_keyword_regex(k) for k in ordered)})"] if ordered else []
     parts += [f"(?:{p})" for p in patterns]
-    return re.compile("|".join(parts)) if parts else None
+    if not parts:
+        return None
+    chinese = tuple(w for w in (normalise(k) for k in ordered) if _CJK.search(w))
+    return _Matcher(
+        re.compile("|".join(parts)),
+        re.compile("|".join(f"(?:{p})" for p in patterns)) if patterns else None,
+        chinese,
+    )
+
+
+def cuts_a_word(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] spans words of jieba's segmentation but starts or ends inside
+    one of them: 多位 in 好多|位置, 起诉 in 提起|诉讼.
+
+    Whole words, and a part of one word, do not cut: 保修 in 保修期, 儿童 in 儿童玩具 and 骗 in
+    骗走 are real hits (whole words only lost them, and with them majors, on the labelled set).
+    """
+    if end - start < 2:
+        return False
+    bounds = word_bounds(text)
+    if start in bounds and end in bounds:
+        return False
+    return any(i in bounds for i in range(start + 1, end))
 
 
 def find_words(text: str, keywords: Sequence[str], patterns: Sequence[str] = ()) -> tuple[str, ...]:
-    """The distinct stretches of normalised `text` that a keyword or pattern matches."""
+    """The distinct stretches of normalised `text` that a keyword or pattern matches.
+
+    A Chinese keyword that cuts a word in two does not count (好多位置 is not 多位); a shorter
+    keyword or a pattern starting at the same place still may, so the search goes on from there.
+    """
     matcher = _matcher(tuple(keywords), tuple(patterns))
     if matcher is None:
         return ()
-    return tuple(dict.fromkeys(m.group(0).strip() for m in matcher.finditer(text)))
+    found: list[str] = []
+    pos = 0
+    while pos <= len(text) and (m := matcher.regex.search(text, pos)) is not None:
+        start, end = m.span()
+        word = m.group(0)
+        if m.lastgroup == "_kw" and _CJK.search(word) and cuts_a_word(text, start, end):
+            word, end = _instead(text, start, word, matcher)
+        if word.strip():
+            found.append(word.strip())
+        pos = max(end, start + 1)
+    return tuple(dict.fromkeys(found))
+
+
+def _instead(text: str, start: int, cut: str, matcher: _Matcher) -> tuple[str, int]:
+    """What else matches at `start` once the keyword `cut` is refused ("" if nothing)."""
+    for word in matcher.chinese:
+        end = start + len(word)
+        if len(word) < len(cut) and cut.startswith(word) and not cuts_a_word(text, start, end):
+            return word, end
+    m = matcher.patterns.match(text, start) if matcher.patterns else None
+    return (m.group(0), m.end()) if m else ("", start + 1)
 
 
 # --- amounts ------------------------------------------------------------------------------

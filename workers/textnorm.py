@@ -91,6 +91,18 @@ def segment(normalised: str) -> list[str]:
     return [w for w in _segmenter().lcut(normalised) if w.strip() and not _is_punctuation(w)]
 
 
+@lru_cache(maxsize=16)
+def word_bounds(normalised: str) -> frozenset[int]:
+    """Offsets in already normalised text where a word of jieba's segmentation starts or ends.
+
+    Dictionary words only (no HMM): a run jieba does not know stays single characters, so it
+    never swallows the edge of a keyword. Cached: every rule of one classification asks.
+    """
+    bounds = {0}
+    bounds.update(end for _word, _start, end in _segmenter().tokenize(normalised, HMM=False))
+    return frozenset(bounds)
+
+
 def tokens(text: str) -> list[str]:
     return segment(normalise(text))
 

@@ -1,7 +1,9 @@
 """Classification as staff see it: category, severity, reasons, and what the model learns.
 
-The labelled complaints in tests/data/complaints.jsonl were written for this project; the
-`test` split is never used for choosing keywords or settings, only for the figures below.
+The labelled complaints in tests/data/complaints.jsonl were written for this project; each
+line has text, category, severity, split (`train` or `test`, set by hand) and, on complaints that
+fit two categories, `"ambiguous": true` (the label is the one staff would choose). The `test`
+split is never used for choosing keywords or settings, only for the figures below.
 """
 
 from __future__ import annotations
@@ -14,13 +16,23 @@ import pytest
 from config.policy_classify import ClassifyPolicy, load_classify_policy
 from config.settings import PROJECT_ROOT
 from workers.classifier_model import CategoryModel, ModelFileError, train
-from workers.classify import Classification, chinese_number, classify, find_amounts
+from workers.classify import (
+    Classification,
+    chinese_number,
+    classify,
+    find_amounts,
+    find_words,
+)
+from workers.textnorm import normalise, script
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "complaints.jsonl"
-# Measured on the held-back split: rules 0.82, rules + model 0.80 (category); 0.97 and 0.95
-# (severity). The floors sit a little under, so that a real regression fails.
-CATEGORY_ACCURACY_FLOOR = 0.75
-SEVERITY_ACCURACY_FLOOR = 0.90
+# Measured with bench/classify.py on the held-back split (81: 35 simplified, 22 traditional,
+# 24 English): category 0.741 for rules and for rules + model; severity 0.951 for both; category
+# by script 0.80-0.83 simplified, 0.73-0.77 traditional, 0.63 English. The floors sit a little
+# under, so that a real regression fails; the per-script one catches a script's folding breaking.
+CATEGORY_ACCURACY_FLOOR = 0.70
+SEVERITY_ACCURACY_FLOOR = 0.92
+SCRIPT_CATEGORY_ACCURACY_FLOOR = 0.55
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +73,10 @@ def test_held_back_accuracy(with_model: bool, policy, complaints, model) -> None
     category, severity, majors = score("rules+model" if with_model else "rules", rows, results)
     assert category >= CATEGORY_ACCURACY_FLOOR
     assert severity >= SEVERITY_ACCURACY_FLOOR
+    for name in ("zh-Hans", "zh-Hant", "en"):
+        pairs = [(r, c) for r, c in zip(rows, results, strict=True) if script(r["text"]) == name]
+        right = sum(r["category"] == c.category for r, c in pairs) / len(pairs)
+        assert right >= SCRIPT_CATEGORY_ACCURACY_FLOOR, name
     # Never miss a major case: leadership must hear of every one.
     assert majors and set(majors) == {"major"}
 
@@ -71,6 +87,18 @@ def test_data_covers_every_category_and_severity(policy, complaints) -> None:
         rows = [c for c in complaints if c["split"] == split]
         assert {r["category"] for r in rows} == codes
         assert {r["severity"] for r in rows} == {"general", "important", "major"}
+
+
+def test_data_covers_every_severity_in_every_script(complaints) -> None:
+    # Without this a script's figures say nothing: the held-back English once had 9 complaints
+    # and no major, and the traditional training part no major.
+    for split in ("train", "test"):
+        for name in ("zh-Hans", "zh-Hant", "en"):
+            rows = [c for c in complaints if c["split"] == split and script(c["text"]) == name]
+            assert {r["severity"] for r in rows} == {"general", "important", "major"}, (split, name)
+    by_script = [script(c["text"]) for c in held_back(complaints)]
+    assert by_script.count("en") >= 20
+    assert by_script.count("zh-Hant") >= 15
 
 
 def test_reasons_name_the_words_found(policy) -> None:
@@ -137,6 +165,13 @@ def test_amounts_are_read_in_yuan() -> None:
         ("many_users", "你们泄露了几万条用户数据", "几万条"),
         ("many_users", "大量用户都遇到了同样的问题", "大量用户"),
         ("many_users", "Thousands of customers lost access", "thousands"),
+        ("many_users", "多位用户的信息被泄露", "多位"),
+        ("many_users", "About 400 households lost their connection", "400 households"),
+        ("police", "已向派出所报案", "派出所"),
+        ("police", "派出所已经受理了", "派出所"),
+        ("media", "被媒体曝光", "媒体"),
+        ("media", "新闻都报了还没修好", "新闻"),
+        ("safety", "孩子误食后送医院", "医院"),
         ("safety", "这个问题已经威胁到我的人身安全", "人身安全"),
         ("safety", "The charger caught fire overnight", "fire"),
         ("minors", "受害者是未成年人", "未成年"),
@@ -180,6 +215,37 @@ def test_repeated_complaints_and_strong_dissatisfaction_are_important(text, word
 )
 def test_look_alikes_are_not_major(text: str, policy) -> None:
     assert classify(text, policy).severity != "major"
+
+
+@pytest.mark.parametrize(
+    ("signal", "text"),
+    [
+        ("many_users", "好多位置都没有信号"),  # 好多|位置: 多位 cuts two words
+        ("media", "每天看新闻联播的时候机顶盒都会卡"),  # a programme, not the case in the news
+        ("police", "快递被放在派出所附近的驿站"),  # a landmark
+        ("safety", "医院附近的营业厅排队太久"),
+        ("lawsuit", "法院对面的门店不给开发票"),
+    ],
+)
+def test_place_names_and_words_inside_words_are_not_signals(signal: str, text: str, policy) -> None:
+    # A major pages the leadership group: these look-alikes must not.
+    result = classify(text, policy)
+    assert signal not in {h.target for h in result.hits}
+    assert result.severity != "major"
+
+
+@pytest.mark.parametrize(
+    ("text", "keywords", "found"),
+    [
+        ("好多位置", ["多位"], ()),  # cuts 好多|位置
+        ("好多位用户", ["多位"], ("多位",)),  # 好|多位|用户
+        ("提起诉讼", ["起诉", "诉讼"], ("诉讼",)),  # refused 起诉 does not hide 诉讼
+        ("保修期内坏了", ["保修"], ("保修",)),  # part of one word counts
+        ("我很不满意", ["很不满", "不满意"], ("不满意",)),
+    ],
+)
+def test_a_chinese_keyword_never_cuts_a_word(text: str, keywords, found) -> None:
+    assert find_words(normalise(text), keywords) == found
 
 
 def test_the_highest_signal_wins(policy) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from workers.textnorm import normalise, tokens
+import pytest
+
+from workers.textnorm import normalise, script, tokens, word_bounds
 
 
 def test_traditional_becomes_simplified() -> None:
@@ -24,6 +26,25 @@ def test_tokens_are_words_without_punctuation_or_spaces() -> None:
     assert "泄露" in words
     assert "refund" in words and "received" in words
     assert not {"！", "!", ".", " "} & set(words)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("你们泄露了我的个人信息", "zh-Hans"),
+        ("你們洩露了我的個人資料", "zh-Hant"),
+        ("Your app leaked my data", "en"),
+        ("Refund not received, 退款还没到账", "zh-Hans"),
+        ("ＲＥＦＵＮＤ ２０２４", "en"),
+    ],
+)
+def test_script_tells_simplified_traditional_and_english(text: str, expected: str) -> None:
+    assert script(text) == expected
+
+
+def test_word_bounds_are_where_jieba_words_start_and_end() -> None:
+    assert word_bounds("好多位置") == {0, 2, 4}  # 好多|位置
+    assert word_bounds("abc 退款") == {0, 3, 4, 6}
 
 
 def test_normalising_a_mail_is_fast() -> None:
