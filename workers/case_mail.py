@@ -21,6 +21,7 @@ from models import Case, Message
 from workers import deadlines
 from workers.app import App
 from workers.outbox import ReplyRequest, queue_reply
+from workers.redact import staff_view
 from workers.replies import template_language
 from workers.transitions import STATE_LABELS, TERMINAL_STATES, State
 
@@ -154,8 +155,11 @@ def notify_staff(
     row = queue_reply(session, app, case, ReplyRequest(
         kind=kind, occasion=f"{occasion}:{member.id}", to_addr=member.email,
         to_name=member.name, language=language,
+        # The subject as this member may read it (workers.redact): a caller's own wins.
         context={"organisation": organisation(app, language),
-                 "stage": stage_label(app, case, language), "staff": member, **context},
+                 "stage": stage_label(app, case, language), "staff": member,
+                 "case_subject": staff_view(app, case, member, language)(case.subject or ""),
+                 **context},
         in_reply_to=in_reply_to, references=list(references or []),
         auto_submitted="auto-replied" if automatic else None, staff_id=member.id, role="staff"))
     return row.id if row is not None else None

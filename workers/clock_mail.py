@@ -3,7 +3,9 @@ automatic endings (no information, review window passed) say, as ReplyRequests.
 
 Staff mails are RFC 3834 auto-generated, in the policy's default language, and carry the
 staff member's reply token so that a reply with #commands works the case. They name the case,
-never the complainant (PROCESS.md, confidentiality). Dates read in the reader's language.
+never the complainant, and show its subject (the complainant's own words) masked for staff
+outside intake (`workers.redact`; PROCESS.md, confidentiality). Dates read in the reader's
+language.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from models import Case, Deadline
 from workers.app import App
 from workers.clockplan import SPECS, Kind, Unit, kind_label
 from workers.outbox import ReplyRequest
+from workers.redact import staff_view
 from workers.replies import template_language
 from workers.transitions import STATE_LABELS, State
 
@@ -75,11 +78,13 @@ def mail_occasion(row: Deadline, step: str) -> str:
     return f"{row.id}x{period}:{step}" if period else f"{row.id}:{step}"
 
 
-def staff_request(app: App, kind: str, occasion: str, person: StaffMember,
+def staff_request(app: App, case: Case, kind: str, occasion: str, person: StaffMember,
                   context: dict[str, Any]) -> ReplyRequest:
+    # The subject as this person may read it: supervisors and leadership are outside intake.
+    subject = staff_view(app, case, person, app.policy.default_language)(case.subject)
     return ReplyRequest(kind=kind, occasion=occasion, to_addr=person.email, to_name=person.name,
                         language=app.policy.default_language,
-                        context={**context, "staff_name": person.name},
+                        context={**context, "staff_name": person.name, "case_subject": subject},
                         auto_submitted="auto-generated", staff_id=person.id, role="staff")
 
 
@@ -89,8 +94,8 @@ def reminder_requests(app: App, case: Case, row: Deadline, number: int, now: dat
     fraction = sorted(app.policy.sla.reminder_fractions)[number - 1]
     context = {**staff_context(app, case, row, now), "percent": round(fraction * 100),
                "left_text": left_text(app, row, now, lang), "number": number}
-    return [staff_request(app, "staff_reminder", mail_occasion(row, f"r{number}:{p.id}"), p, context)
-            for p in people]
+    return [staff_request(app, case, "staff_reminder", mail_occasion(row, f"r{number}:{p.id}"), p,
+                          context) for p in people]
 
 
 def escalation_requests(app: App, case: Case, row: Deadline, tier: int, now: datetime,
@@ -105,8 +110,8 @@ def escalation_requests(app: App, case: Case, row: Deadline, tier: int, now: dat
                "leadership": tier == len(rungs) and rung == leaders,
                "previous": previous if not _en(lang) else previous.replace("、", ", "),
                "next_tier_text": app.calendar.format_datetime(next_at, lang) if next_at else ""}
-    return [staff_request(app, "staff_escalation", mail_occasion(row, f"e{tier}:{p.id}"), p, context)
-            for p in rung]
+    return [staff_request(app, case, "staff_escalation", mail_occasion(row, f"e{tier}:{p.id}"), p,
+                          context) for p in rung]
 
 
 def one_month_requests(app: App, case: Case, row: Deadline,
@@ -118,8 +123,8 @@ def one_month_requests(app: App, case: Case, row: Deadline,
                "severity_label": "重大" if not _en(lang) else "major",
                "status_label": en if _en(lang) else zh, "owner_text": owner_text(app, case, lang),
                "organisation": organisation(app, lang)}
-    return [staff_request(app, "leadership_notice", mail_occasion(row, f"major:{p.id}"), p, context)
-            for p in people]
+    return [staff_request(app, case, "leadership_notice", mail_occasion(row, f"major:{p.id}"), p,
+                          context) for p in people]
 
 
 def information_timeout_context(app: App, case: Case, row: Deadline) -> dict[str, Any]:

@@ -4,13 +4,13 @@ Queues outbox rows only; the route stage commits them and enqueues the sender. T
 (`staff_notification`) says why the case has its category, severity and owner, quotes the
 complaint, and lists the one-line commands that correct it; its Reply-To carries the staff
 member's signed token, so that a reply with `#分类 ...` is an authenticated command mail. Groups
-other than intake see a per-case pseudonym instead of the complainant (PROCESS.md,
+other than intake see a per-case pseudonym instead of the complainant, and the complaint's
+subject and text with their name and contact data masked (`workers.redact`; PROCESS.md,
 confidentiality). Each mail is keyed per (case, kind, staff member): a rerun never mails twice.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,9 @@ from workers import deadlines
 from workers.app import App
 from workers.commands import HELP_TEXT
 from workers.outbox import ReplyRequest, queue_reply
+from workers.redact import StaffView, staff_view
 from workers.replies import template_language
-from workers.route import RoutingDecision, complainant_label
+from workers.route import RoutingDecision
 from workers.training_data import complaint_message
 from workers.transitions import STATE_LABELS, State
 
@@ -58,40 +59,6 @@ def staff_language(app: App) -> str:
 
 def _en(language: str) -> bool:
     return language == "en"
-
-
-def viewer_group(app: App, member: StaffMember, case_group: str | None) -> str:
-    # Intake answers the complainant and sees who they are anyway; anyone else sees the case as
-    # a member of the group it was routed to.
-    intake = app.policy.routing.intake_group
-    return intake if intake in member.groups else (case_group or intake)
-
-
-# Contact data a complaint often carries in its signature: mail addresses, mainland mobile
-# numbers, resident identity card numbers (GB 11643: region, birth date, sequence, check).
-_CONTACTS = re.compile(
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-    r"|(?<!\d)(?:1[3-9]\d{9}"
-    r"|[1-9]\d{5}(?:19|20)\d\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx])(?![\dXx])")
-
-
-def redact(text: str, case: Case, label: str, withheld: str = "[…]") -> str:
-    """`text` with the complainant's name and address replaced by `label`, and any other mail
-    address, mobile or identity card number by `withheld`."""
-    for secret in (case.complainant_email, case.complainant_name):
-        if secret and len(secret) > 1:
-            text = _replace_folded(text, secret, label)
-    return _CONTACTS.sub(withheld, text)
-
-
-def _replace_folded(text: str, secret: str, label: str) -> str:
-    folded, needle, out, start = text.casefold(), secret.casefold(), [], 0
-    if len(folded) != len(text):  # casefold changed lengths (ß → ss): exact matches only
-        return text.replace(secret, label)
-    while (found := folded.find(needle, start)) >= 0:
-        out += [text[start:found], label]
-        start = found + len(needle)
-    return "".join(out) + text[start:]
 
 
 def category_text(app: App, code: str | None, language: str) -> str | None:
@@ -136,30 +103,19 @@ def evidence(classification: dict[str, Any]) -> list[dict[str, Any]]:
              "words": ", ".join(hit["evidence"])} for hit in classification.get("hits", [])]
 
 
-def complaint_context(session: Session, app: App, case: Case, member: StaffMember,
-                      decision: RoutingDecision) -> dict[str, Any]:
-    """The complainant and the complaint as this member may see them."""
-    # Not email.utils.formataddr: it RFC 2047-encodes a Chinese name, and this is for reading.
-    identity = (f"{case.complainant_name} <{case.complainant_email}>" if case.complainant_name
-                else case.complainant_email)
-    label = complainant_label(identity, case.number, viewer_group(app, member, decision.group),
-                              app.policy)
+def complaint_context(session: Session, app: App, case: Case, view: StaffView) -> dict[str, Any]:
+    """The complainant and the complaint as this member may see them: outside intake, the
+    subject, the text and the attachment names with the complainant's identity masked."""
     message = complaint_message(session, case.id)
-    body = message.body_text if message else ""
+    body = view(message.body_text if message else "").strip()
     attachments = [] if message is None else list(session.execute(
         select(Attachment).where(Attachment.message_id == message.id)
         .order_by(Attachment.id)).scalars())
-    names = [a.filename for a in attachments]
-    if label != identity:  # a pseudonym: the complainant's name and contacts go nowhere else
-        withheld = "[withheld]" if _en(staff_language(app)) else "[已隐去]"
-        body = redact(body, case, label, withheld)
-        names = [redact(name, case, label, withheld) for name in names]
-    excerpt = body.strip()
-    if len(excerpt) > MAX_EXCERPT:
-        excerpt = excerpt[:MAX_EXCERPT] + " …"
-    return {"complainant": label, "excerpt": excerpt,
-            "attachments": [{"filename": name, "size": a.size, "flagged": a.flagged}
-                            for name, a in zip(names, attachments, strict=True)]}
+    if len(body) > MAX_EXCERPT:
+        body = body[:MAX_EXCERPT] + " …"
+    return {"complainant": view.complainant, "case_subject": view(case.subject), "excerpt": body,
+            "attachments": [{"filename": view(a.filename), "size": a.size, "flagged": a.flagged}
+                            for a in attachments]}
 
 
 def notification_context(session: Session, app: App, case: Case, member: StaffMember,
@@ -177,7 +133,7 @@ def notification_context(session: Session, app: App, case: Case, member: StaffMe
             "confidence": classification.get("confidence"),
             "category_codes": [c.code for c in app.policy.categories],
             "help_text": HELP_TEXT.get(language, HELP_TEXT["en"]),
-            **complaint_context(session, app, case, member, decision)}
+            **complaint_context(session, app, case, staff_view(app, case, member, language))}
 
 
 def _staff_request(kind: str, occasion: str, member: StaffMember, language: str,
@@ -214,7 +170,9 @@ def queue_leadership_notice(session: Session, app: App, case: Case,
     leaders = members_of(app.policy.staff, app.policy.routing.leadership_group)
     owner = member_name(app, case.assignee) or group_name(app, case.assigned_group) or "—"
     for member in leaders:
+        # Leadership is a group outside intake: it reads the subject as the policy allows.
         context = {"staff_name": member.name, "why": "major", "detail": "; ".join(reasons),
+                   "case_subject": staff_view(app, case, member, language)(case.subject),
                    "severity_label": severity_text(case.severity, language),
                    "received_text": app.calendar.format_datetime(case.received_at, language),
                    "status_label": stage(case, language), "owner_text": owner,

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from models import Case
 from models.db import session_scope
 from models.types import utcnow
+from tests.unit.casemail import build_mail, feed, mails_to
 from tests.unit.triage import (
     PRIVACY_BODY,
     complain,
@@ -30,6 +31,7 @@ from tests.unit.triage import (
 from workers.app import App, use_app
 from workers.classify_stage import classify_case
 from workers.ingest import ingest, ingest_message
+from workers.route import pseudonymise
 from workers.route_stage import route_case, unrouted_case_ids
 from workers.store import store_raw
 from workers.tokens import read_reply_address
@@ -110,6 +112,86 @@ def test_legal_sees_a_pseudonym_never_the_complainant(app: App, drain) -> None:
     text = text_of(sent(app, "staff_notification")[0])
     assert "投诉人：投诉人" in text  # a per-case pseudonym such as 投诉人KQ
     assert "你们平台泄露了我的个人信息" in text  # the complaint itself is there
+
+
+# The audit's case (issue 6 item 4): the complainant put their name and phone in the subject.
+LEAKY_SUBJECT = "王建国 13800138000 个人信息泄露，已有媒体联系我"
+
+
+def whole(mail) -> str:
+    """Everything the recipient's client can show: headers, text and HTML."""
+    return (mail.as_string() + text_of(mail) + mail.get_body(("html",)).get_content())
+
+
+def test_outside_intake_the_subject_is_redacted_too(app: App, drain) -> None:
+    case = complain(app, drain, LEAKY_SUBJECT, PRIVACY_BODY)
+    pseudonym = pseudonymise("wangjianguo@qq.com", case.number)
+    seen = f"{pseudonym} [已隐去] 个人信息泄露，已有媒体联系我"
+    [notice] = sent(app, "staff_notification", "wu@example.org")
+    assert notice["Subject"] == f"[{case.number}] 新投诉分派给您：{seen}"
+    assert f"案件 {case.number}「{seen}」" in text_of(notice)
+    [leader] = sent(app, "leadership_notice", "qian@example.org")  # leadership only
+    assert leader["Subject"] == f"[{case.number}] 重大投诉报告：{seen}"
+    assert f"案件 {case.number}「{seen}」为重大投诉" in text_of(leader)
+    for mail in (notice, leader):
+        assert "王建国" not in whole(mail) and "13800138000" not in whole(mail)
+    # zhao is in intake as well as leadership: intake sees the subject as the complainant wrote it.
+    [intake_leader] = sent(app, "leadership_notice", "zhao@example.org")
+    assert intake_leader["Subject"] == f"[{case.number}] 重大投诉报告：{LEAKY_SUBJECT}"
+
+
+def test_intake_sees_the_subject_and_the_complainant_as_written(app: App, drain) -> None:
+    app = off_duty(app, "wu")  # nobody in legal: intake is told
+    case = complain(app, drain, LEAKY_SUBJECT, PRIVACY_BODY)
+    for notice in sent(app, "staff_notification"):
+        assert notice["Subject"] == f"[{case.number}] 新投诉待认领：{LEAKY_SUBJECT}"
+        text = text_of(notice)
+        assert "投诉人：王建国 <wangjianguo@qq.com>" in text
+        assert "wangjianguo@qq.com  13800138000" in text  # the signature, untouched
+
+
+def complainant_writes_again(app: App, number: str, body: str) -> None:
+    """The complainant answers their acknowledgement (its Reply-To, threaded on it)."""
+    [ack] = sent(app, to="wangjianguo@qq.com")
+    feed(app, build_mail("王建国 <wangjianguo@qq.com>", ack["Reply-To"].addresses[0].addr_spec,
+                         f"Re: {ack['Subject']}", body, in_reply_to=ack["Message-ID"].strip("<>")))
+
+
+FOLLOW_UP = ("补充一下：泄露的信息里有我的身份证号 110101198001011234 和家里座机 010-62345678。\n\n"
+             "王建国\n手机 +86 138-0013-8000\nwangjianguo@qq.com\n")
+
+
+def test_a_follow_up_reaches_the_assignee_outside_intake_redacted(app: App, drain) -> None:
+    case = complain(app, drain, LEAKY_SUBJECT, PRIVACY_BODY)
+    complainant_writes_again(app, case.number, FOLLOW_UP)
+    pseudonym = pseudonymise("wangjianguo@qq.com", case.number)
+    [notice] = [m for m in mails_to(app, "wu@example.org", case.number)
+                if "投诉人来信" in m["Subject"]]
+    assert notice["Subject"] == (
+        f"[{case.number}] 投诉人来信：{pseudonym} [已隐去] 个人信息泄露，已有媒体联系我")
+    text = text_of(notice)
+    assert ("补充一下：泄露的信息里有我的身份证号 [已隐去] 和家里座机 [已隐去]。\n\n"
+            f"{pseudonym}\n手机 [已隐去]\n{pseudonym}") in text
+    for secret in ("王建国", "wangjianguo", "110101198001011234", "62345678", "138-0013-8000"):
+        assert secret not in whole(notice)
+
+
+def test_a_follow_up_to_intake_is_shown_as_written(app: App, drain) -> None:
+    app = off_duty(app, "wu")  # unassigned: intake handles the case and its mail
+    case = complain(app, drain, LEAKY_SUBJECT, PRIVACY_BODY)
+    complainant_writes_again(app, case.number, FOLLOW_UP)
+    [notice] = [m for m in mails_to(app, "li@example.org", case.number)
+                if "投诉人来信" in m["Subject"]]
+    assert notice["Subject"] == f"[{case.number}] 投诉人来信：{LEAKY_SUBJECT}"
+    assert "身份证号 110101198001011234" in text_of(notice)
+    assert "王建国\n手机 +86 138-0013-8000\nwangjianguo@qq.com" in text_of(notice)
+
+
+def test_the_policy_may_show_the_subject_outside_intake(app: App, drain) -> None:
+    app = with_policy(app, identity_visible_outside_intake=True)
+    case = complain(app, drain, LEAKY_SUBJECT, PRIVACY_BODY)
+    [notice] = sent(app, "staff_notification", "wu@example.org")
+    assert notice["Subject"] == f"[{case.number}] 新投诉分派给您：{LEAKY_SUBJECT}"
 
 
 def test_the_policy_may_show_the_complainant_outside_intake(app: App, drain) -> None:
