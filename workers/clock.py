@@ -58,10 +58,15 @@ def run_due(app: App, deadline_id: int, now: datetime) -> DueOutcome:
         row = session.get(Deadline, deadline_id, with_for_update=True)
         if case is None or row is None or not _due(row, now):
             return DueOutcome()
-        if State(case.status) in TERMINAL_STATES:
+        if State(case.status) in TERMINAL_STATES and not _owed_after_close(case, row):
             close(session, row, now, "cancelled", reason=f"case is {case.status}")
             return DueOutcome()
         return act(session, app, case, row, now)
+
+
+def _owed_after_close(case: Case, row: Deadline) -> bool:
+    """The call-back falls due after closing: reminded and escalated like any deadline."""
+    return case.status == State.CLOSED and row.kind == Kind.CALLBACK
 
 
 def _due(row: Deadline, now: datetime) -> bool:

@@ -21,6 +21,8 @@ import opencc
 
 from workers.quoting import strip_quoted
 from workers.transitions import (
+    REFUSAL_MESSAGES,
+    STATE_LABELS,
     Actor,
     Refusal,
     State,
@@ -93,7 +95,9 @@ SPECS: tuple[CommandSpec, ...] = (
                 "复查结论（最终结论），正文发给投诉人",
                 "the review result (final); the text is sent to the complainant"),
     CommandSpec("close", ("结案",), Arg.FREE, Trigger.CLOSE, False, "",
-                "结案（复查期满或回访后）", "close the case (after the review window or call-back)"),
+                "结案（复查期满或回访后）；已结案的，记录回访已完成",
+                "close the case (after the review window or call-back); on a closed case, record "
+                "the call-back"),
     CommandSpec("reopen", ("重开", "重新打开"), Arg.FREE, Trigger.REOPEN, False, "",
                 "重开已办结、已结案或不予受理的案件（复查结论后不可）",
                 "reopen a resolved, closed or not-accepted case (not after a review result)"),
@@ -149,6 +153,18 @@ _TRAILING_PUNCTUATION = "，。,.;；、!！"
 # States in which a decision deadline runs, so that an extension means something.
 _EXTENDABLE = frozenset(
     {State.RECEIVED, State.ACCEPTED, State.REVIEW_REQUESTED, State.UNDER_REVIEW}
+)
+# Commands that write to the complainant without moving the case, as the refusals name them.
+SENDS_TEXT: dict[str, tuple[str, str]] = {
+    "reply": ("发送进展答复", "send a progress reply"),
+    "need-info": ("要求补充材料", "ask for information"),
+    "extend": ("延期", "extend the deadline"),
+    "consent": ("记录同意延期", "record the consent to an extension"),
+}
+# A case in these states is finished for the complainant: mail from staff there would
+# contradict what they were told (withdrawn, closed, final). A reopen comes first where allowed.
+_FINISHED = frozenset(
+    {State.WITHDRAWN, State.CLOSED, State.NOT_ACCEPTED, State.REVIEW_RESOLVED}
 )
 
 
@@ -482,6 +498,13 @@ def command_effect(command: Command, state: State, *, reviewed: bool = False) ->
     if command.error:
         refusal = Refusal("invalid_command", command.error_zh or command.error, command.error)
         return Outcome(command, False, state, refusal=refusal)
+    if command.name in SENDS_TEXT and state in _FINISHED:
+        return Outcome(command, False, state, refusal=finished_refusal(command.name, state,
+                                                                      reviewed=reviewed))
+    if command.name == "close" and state == State.CLOSED:
+        # Records the call-back (回访) when one is owed; the handler checks the live case and
+        # otherwise refuses as the state machine does.
+        return Outcome(command, True, state)
     if command.name in ("extend", "consent") and state not in _EXTENDABLE:
         return Outcome(command, False, state, refusal=_nothing_to_extend(state))
     trigger = command_trigger(command)
@@ -492,6 +515,31 @@ def command_effect(command: Command, state: State, *, reviewed: bool = False) ->
     except TransitionRefused as refused:
         return Outcome(command, False, state, refusal=refused.refusal)
     return Outcome(command, True, steps[-1].target, steps=tuple(steps))
+
+
+def finished_refusal(name: str, state: State, *, reviewed: bool = False) -> Refusal:
+    """Why a text-sending command is refused on a finished case, with what staff can do."""
+    if state == State.WITHDRAWN:
+        code = "withdrawn"
+    elif state == State.REVIEW_RESOLVED or (state == State.CLOSED and reviewed):
+        code = "final_review"
+    else:
+        code = "ended"
+    return _worded(code, name, state)
+
+
+def merged_refusal(name: str, into: str) -> Refusal:
+    what_zh, what_en = SENDS_TEXT.get(name, (f"#{name}", f"#{name}"))
+    return Refusal("merged", f"案件已并入 {into}，不能{what_zh}；请在 {into} 上处理。",
+                   f"The case was merged into {into}; cannot {what_en}. Work on {into} instead.")
+
+
+def _worded(code: str, name: str, state: State) -> Refusal:
+    zh, en = REFUSAL_MESSAGES[code]
+    what_zh, what_en = SENDS_TEXT[name]
+    state_zh, state_en = STATE_LABELS[state]
+    return Refusal(code, zh.format(trigger=what_zh, state=state_zh),
+                   en.format(trigger=what_en, state=state_en))
 
 
 def _nothing_to_extend(state: State) -> Refusal:

@@ -8,12 +8,15 @@ Called by `workers.follow_up` once the mail is filed on the case. Only the new t
   answer to an extension request  "同意"/"agree" moves the decision deadline, "不同意" keeps it
   review request after a result  within the window (review_window_working_days of
                                 result_sent_at, on the calendar): review_requested +
-                                review_ack; after it: review_window_closed
+                                review_ack, also when the case was closed meanwhile (staff
+                                closed early, or the scheduler closed it before the mail was
+                                processed); after it: review_window_closed. While the window
+                                is open any reply that gives reasons counts (workers.intent)
   a rating after the result     case.satisfaction
   anything while awaiting info  info_supplied: back to received, the clock runs on
   anything else                 filed; the assigned staff member (or intake) is told
 Moments are the mail's arrival (raw_message.received_at): a timely request stays timely when
-the workers were down.
+the workers were down or the scheduler closed the case before the mail was processed.
 """
 
 from __future__ import annotations
@@ -65,6 +68,10 @@ _AGREE = re.compile(
 _QUESTION = re.compile(r"[?？吗]|为什么|怎么|\b(why|how|what|when)\b", re.IGNORECASE)
 _GREETING = re.compile(r"^(您好|你好|hi|hello|dear\b.*|尊敬的.*)[\s,，!！:：。.]*$", re.IGNORECASE)
 _MAX_ANSWER_LINE = 40  # a consent is a short line; a longer one is a story for staff to read
+# The stage block of a late review request: nothing more is owed, say what is left to them.
+_WINDOW_PASSED = ("无，申请复查的期限已过；如有新的问题，请发送新的邮件",
+                  "none, the time to ask for a review has passed; for a new matter, please send "
+                  "a new mail")
 
 # reason -> (title zh, title en, note zh, note en); notes are formatted with the values given.
 NOTICES: dict[str, tuple[str, str, str, str]] = {
@@ -82,6 +89,15 @@ NOTICES: dict[str, tuple[str, str, str, str]] = {
         "The complainant asked for a review in time ('{evidence}'); receipt was confirmed to them. "
         "Accept the review within {days} working days (#review-accept), then give its result "
         "(#review-result)."),
+    "review_after_close": (
+        "投诉人申请复查（案件已结案）", "Review requested on a closed case",
+        "投诉人在复查期限内申请复查（「{evidence}」）。案件此前已结案，但复查权利在期限内有效，"
+        "案件已进入复查，系统已回复确认收到。请在 {days} 个工作日内受理复查（#复查受理），"
+        "然后作出复查结论（#复查结论）。",
+        "The complainant asked for a review within the window ('{evidence}'). The case had been "
+        "closed, but the right to a review runs for the whole window, so the case is now in "
+        "review and receipt was confirmed to them. Accept the review within {days} working days "
+        "(#review-accept), then give its result (#review-result)."),
     "review_late": (
         "复查申请已逾期", "Late review request",
         "投诉人申请复查（「{evidence}」），但复查期限已于 {deadline} 届满，系统已回复告知。",
@@ -122,7 +138,11 @@ def react_to_complainant(
     session: Session, app: App, case: Case, mail: ParsedMail, at: datetime, occasion: str
 ) -> list[int]:
     """The automatic reaction to one complainant mail; the outbound ids it queued."""
-    intent = complainant_intent(mail.body_text, mail.subject)
+    # Any mail of theirs while a review may be asked answers the result, threaded or not: mail
+    # reaches this case by its token, References or subject tag, and a client that drops
+    # In-Reply-To (webmail, a fresh mail with the case number) must not cost the right.
+    intent = complainant_intent(mail.body_text, mail.subject,
+                                answering_result=review_window_open(app, case, at))
     state = State(case.status)
     text = strip_quoted(mail.body_text)
     if case.review_decided_at is not None:
@@ -193,15 +213,14 @@ def request_review(
                           detail={"evidence": intent.evidence, "window_end": deadline.isoformat()}))
         outbound_id = notify_complainant(
             session, app, case, "review_window_closed", occasion=occasion, at=at,
-            written_by_staff=False,
+            written_by_staff=False, promise=Promise(None, *_WINDOW_PASSED),
             context={"result_sent_text": app.calendar.format_date(sent, language),
                      "review_deadline_text": app.calendar.format_date(deadline, language)})
         ids = [outbound_id] if outbound_id is not None else []
         return ids + tell_staff(session, app, case, "review_late", occasion, text,
                                 evidence=intent.evidence, deadline=deadline)
-    if state == State.CLOSED:  # closed early by staff, still within the window
-        return tell_staff(session, app, case, "review_not_possible", occasion, text,
-                          evidence=intent.evidence, state=state)
+    # Timely: a case closed in the window (staff closed early, or the scheduler closed it
+    # before this mail was processed) goes into review too; the state machine allows that.
     apply_trigger(session, app, case, Trigger.REQUEST_REVIEW, Actor.COMPLAINANT,
                   by=case.complainant_email, at=at, reason=intent.evidence)
     outbound_id = notify_complainant(
@@ -209,8 +228,20 @@ def request_review(
         context={"requested_at_text": app.calendar.format_datetime(at, language)},
         promise=_review_ack_promise(session, app, case, at))
     ids = [outbound_id] if outbound_id is not None else []
-    return ids + tell_staff(session, app, case, "review_requested", occasion, text,
+    notice = "review_after_close" if state == State.CLOSED else "review_requested"
+    return ids + tell_staff(session, app, case, notice, occasion, text,
                             evidence=intent.evidence, days=app.policy.sla.review_ack_working_days)
+
+
+def review_window_open(app: App, case: Case, at: datetime) -> bool:
+    """Whether a mail received `at` may still ask for a review of the case's result: the result
+    was sent, no review was decided, and the window had not ended (closed cases included)."""
+    sent = case.result_sent_at
+    if sent is None or case.review_decided_at is not None:
+        return False
+    if State(case.status) not in (State.RESOLVED, State.CLOSED):
+        return False
+    return at <= review_deadline(app, sent)
 
 
 def _review_ack_promise(session: Session, app: App, case: Case, at: datetime) -> Promise:
@@ -222,6 +253,8 @@ def _review_ack_promise(session: Session, app: App, case: Case, at: datetime) ->
 def rate(session: Session, case: Case, intent: Intent, at: datetime) -> list[int]:
     case.satisfaction = intent.score
     session.add(case)
+    # The call-back (回访) exists to record satisfaction: their own rating is that record.
+    deadlines.callback_done(session, case, at)
     session.add(Event(case_id=case.id, at=at, actor=case.complainant_email[:64],
                       kind="satisfaction_recorded",
                       detail={"score": intent.score, "evidence": intent.evidence}))
@@ -299,7 +332,12 @@ def tell_staff(
     session: Session, app: App, case: Case, reason: str, occasion: str, message: str,
     **values: Any,
 ) -> list[int]:
-    """A staff_followup_notice about this mail to whoever handles the case."""
+    """A staff_followup_notice about this mail to whoever handles the case.
+
+    The complainant's words (the subject, the new text with its signature, what the note
+    quotes) reach an assignee outside intake with the complainant's identity masked."""
+    from workers.redact import staff_view
+
     language = language_of(app, app.policy.default_language)
     title_zh, title_en, note_zh, note_en = NOTICES[reason]
     if "state" in values:
@@ -312,9 +350,12 @@ def tell_staff(
                "summary": staff_summary(session, app, case, language)}
     ids = []
     for member in notice_recipients(app, case):
+        view = staff_view(app, case, member, language)
+        seen = {**context, "note": view(context["note"]), "message": view(message),
+                "case_subject": view(case.subject)}
         outbound_id = notify_staff(session, app, case, member, "staff_followup_notice",
                                    occasion=f"{occasion}:{reason}", language=language,
-                                   context=context, automatic=False)
+                                   context=seen, automatic=False)
         if outbound_id is not None:
             ids.append(outbound_id)
     return ids

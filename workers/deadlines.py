@@ -43,6 +43,7 @@ RUNNING = ("pending", "paused")
 OPEN = ("pending", "paused", "missed")
 # Mails to the complainant that are no answer from a person (the 24 h feedback is a person's).
 AUTOMATIC_KINDS = frozenset({"acknowledgement", "information_timeout", "case_closed"})
+RESULT_MAIL = "result"  # the template that tells the complainant the decision
 
 
 # -- the contract with ingest, lifecycle and templates ---------------------------------------
@@ -83,11 +84,34 @@ def on_steps(session: Session, app: App, case: Case, steps: list[Step], at: date
 def on_complainant_notified(session: Session, app: App, case: Case, kind: str,
                             at: datetime) -> None:
     """Lifecycle, when a mail of `kind` to the complainant is queued: any answer from a person
-    (not the automatic acknowledgement) is the first feedback."""
+    (not the automatic acknowledgement) is the first feedback; the result mail meets the
+    result notice that the decision opened."""
     if kind in AUTOMATIC_KINDS:
         return
-    for row in open_rows(session, case.id, [Kind.FIRST_FEEDBACK]):
+    kinds = [Kind.FIRST_FEEDBACK, *([Kind.RESULT_NOTICE] if kind == RESULT_MAIL else [])]
+    for row in open_rows(session, case.id, kinds):
         meet(session, row, at)
+
+
+def callback_done(session: Session, case: Case, at: datetime) -> bool:
+    """The call-back (回访) is recorded: staff `#close` on a closed case, or the complainant's
+    rating. True when a call-back was owed."""
+    rows = open_rows(session, case.id, [Kind.CALLBACK])
+    for row in rows:
+        meet(session, row, at)
+    return bool(rows)
+
+
+def callback_due(session: Session, case: Case) -> datetime | None:
+    """When the call-back still owed on the case falls due, if one is."""
+    rows = open_rows(session, case.id, [Kind.CALLBACK])
+    return rows[-1].due_at if rows else None
+
+
+def callbacks_on(app: App) -> bool:
+    """Whether closing owes a call-back. The policy has no switch yet; a `callbacks = false`
+    under [sla] turns them off once config/policy_calendar.py declares it."""
+    return bool(getattr(app.policy.sla, "callbacks", True))
 
 
 def on_severity_set(session: Session, app: App, case: Case, at: datetime) -> None:
@@ -192,7 +216,8 @@ def apply_effects(session: Session, app: App, case: Case, effects: Effects, at: 
         for row in open_rows(session, case.id, states=("paused",)):
             resume(session, app, row, at)
     for kind in effects.open:
-        open_deadline(session, app, case, kind, at)
+        if kind != Kind.CALLBACK or callbacks_on(app):
+            open_deadline(session, app, case, kind, at)
 
 
 def open_deadline(session: Session, app: App, case: Case, kind: Kind, at: datetime) -> Deadline:

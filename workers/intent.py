@@ -5,6 +5,12 @@ review") never decide anything. The subject counts only when it is the complaina
 our subject behind "Re:". Traditional Chinese is read through OpenCC t2s. Explicit asks win
 over a rating: 不满意 with 复查 is a review request, 不满意 alone is a score of 2. Anything
 unclear is `info`, which staff read; the intent only chooses the automatic reaction.
+
+While the complainant may still ask for a review (`answering_result`), a reply that gives
+reasons is a review request even without the word: PROCESS.md asks for a request "giving
+reasons", and people answer a result they dispute with the dispute, not with the legal term.
+Reasons are words of disagreement (不满意, 不认可, disagree, wrong) or a substantive statement;
+a thank-you, an acknowledgement ("收到"), a rating or a plain question stays what it was.
 """
 
 from __future__ import annotations
@@ -109,8 +115,12 @@ _REPLY_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|sv|回复|回覆|答复|转发)\s
 _CASE_TAG = re.compile(r"[\[【［][^\]】］]*[\]】］]")
 
 
-def complainant_intent(text: str, subject: str) -> Intent:
-    """What the complainant's reply `text` (quote included, it is cut here) asks for."""
+def complainant_intent(text: str, subject: str, *, answering_result: bool = False) -> Intent:
+    """What the complainant's reply `text` (quote included, it is cut here) asks for.
+
+    `answering_result`: the case's result was sent and the review window is open, so reasons
+    against it ask for a review (see the module docstring).
+    """
     new = _normalise(strip_quoted(text))
     asked = "\n".join(part for part in (_own_subject(subject), new) if part)
     # A withdrawal outranks a review request, which outranks a rating.
@@ -118,7 +128,21 @@ def complainant_intent(text: str, subject: str) -> Intent:
         evidence = _find_cue(asked, cues)
         if evidence is not None:
             return Intent(kind, evidence=evidence)
-    return _rating(new) or Intent(IntentKind.INFO)
+    rating = _rating(new)
+    if rating is not None:
+        # "不太满意，商家态度很差": a low score with reasons is a dispute of the result.
+        low = (rating.score or 5) <= 2
+        reasons = _reasons(_after_rating(new, rating)) if answering_result and low else None
+        if reasons is not None:
+            evidence = rating.evidence
+            if reasons not in evidence:  # the reasons are on the lines under the score
+                evidence = f"{evidence} {reasons}"[:_MAX_EVIDENCE]
+            return Intent(IntentKind.REVIEW_REQUEST, evidence=evidence)
+        return rating
+    reasons = _reasons(new) if answering_result else None
+    if reasons is not None:
+        return Intent(IntentKind.REVIEW_REQUEST, evidence=reasons)
+    return Intent(IntentKind.INFO)
 
 
 @lru_cache(maxsize=1)
@@ -181,3 +205,92 @@ def _rating(text: str) -> Intent | None:
                 else None
             )
     return None
+
+
+# -- reasons against a result ------------------------------------------------------------------
+
+DISAGREEMENT_CUES = _cues(
+    r"不(太|大|是很|怎么|够)?满意?", r"不同意", r"不认可", r"不接受", r"不能接受", r"无法接受",
+    r"不合理", r"不公平", r"不公正", r"不属实", r"不符合?事实", r"不对", r"(有|是)?错(的|误)",
+    r"(没有?|未|并未|尚未|还没有?)(解决|收到|到账|退款|退货|处理|修好|联系)",
+    r"\bnot (\w+ ){0,2}(satisfied|happy|acceptable|resolved|fair|true|correct|right)\b",
+    r"\b(dis|un)satisfied\b", r"\bdisagree", r"(?<!nothing )\bwrong\b", r"\bunfair\b",
+    r"\bunacceptable\b", r"\bincorrect\b", r"\buntrue\b", r"\bmistaken?\b",
+    r"\b(never|not|hasn't|haven't|didn't|wasn't)\b(\s+\w+)?\s+"
+    r"(refunded|received|arrived|paid|fixed|repaired|replaced|contacted|resolved)\b",
+)
+# Thanks or contentment anywhere (unless negated), or an acknowledgement first: no dispute.
+_CONTENT = re.compile(
+    r"谢谢|感谢|多谢|辛苦|满意|已经?解决|解决了|已经?收到|收到了|已经?到账|到账了|已经?退款|退款了|"
+    r"\bthanks?\b|\bthank you\b|\bappreciate|\bgrateful\b|\bresolved\b|\bgreat\b|"
+    r"\bperfect\b|\brefund (has )?(arrived|come|been (paid|received))|"
+    r"\b(received|got) (the|my) (refund|money)\b"
+)
+_ACKNOWLEDGED = re.compile(
+    r"^(收到了?|已收到|知道了|明白了?|了解|好的|ok|okay|noted|got it|understood|received)"
+    r"(?=[\s,，.。!！]|$)"
+)
+# A short last line under the text is a signature ("王先生"), not part of the statement.
+_NAME_LINE = re.compile(r"^[^\s,，.。!！?？:：;；]{1,4}$|^[a-z]+( [a-z]+)?$")
+_NEGATED_BEFORE = re.compile(
+    r"(没有?|未|不|并未|尚未|还没有?)$|"
+    r"\b(not|never|no|haven't|hasn't|didn't|don't|wasn't)\s+(\w+\s+)?$"
+)
+# "谢谢，但是…": what follows the last "but" is the point.
+_CONTRAST = re.compile(r"但是|但|可是|不过|然而|\bbut\b|\bhowever\b")
+# A question asks for information, unless it says something was not done ("为什么还没退款？").
+_QUESTION = re.compile(r"[?？]|吗\s*$|请问|\b(may i ask|could you tell)\b")
+_NOT_DONE = re.compile(r"没|未|不|\b(not|never|no)\b|n't\b")
+_SIGN_OFF = re.compile(
+    r"^\s*(--\s*$|best( regards)?\b|regards\b|kind regards\b|sincerely\b|cheers\b|"
+    r"此致|敬礼|祝好|顺祝)"
+)
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_MIN_CJK, _MIN_WORDS = 6, 4  # less is an acknowledgement or a name, not a statement
+_MAX_EVIDENCE = 60
+
+
+def _reasons(text: str) -> str | None:
+    """The words that dispute the result, or None when the reply gives no reasons."""
+    body = _body(text)
+    disagreement = _find_cue(body, DISAGREEMENT_CUES)
+    if disagreement is not None:
+        return disagreement
+    point = _CONTRAST.split(body)[-1].strip(" ，,。.!！;；:：\n")
+    if not _substantive(body) or _content(point) or _ACKNOWLEDGED.match(point):
+        return None
+    if _QUESTION.search(point) and not _NOT_DONE.search(point):
+        return None
+    return next(line for line in body.split("\n") if line)[:_MAX_EVIDENCE]
+
+
+def _body(text: str) -> str:
+    """The new text without greeting lines, and without the sign-off and what follows it."""
+    lines: list[str] = []
+    for line in (raw.strip() for raw in text.split("\n")):
+        if _SIGN_OFF.match(line):
+            break
+        if line and not _GREETING.match(line):
+            lines.append(line)
+    if len(lines) > 1 and _NAME_LINE.match(lines[-1]):
+        lines.pop()
+    return "\n".join(lines)
+
+
+def _after_rating(text: str, rating: Intent) -> str:
+    """The reply without its rating words: what else it says."""
+    line = rating.evidence
+    for words, _ in RATINGS:
+        if words in line:
+            return text.replace(line, line.replace(words, " ", 1), 1)
+    return text.replace(line, " ", 1)  # a digit or stars: that line is only the rating
+
+
+def _content(text: str) -> bool:
+    return any(not _NEGATED_BEFORE.search(text[: m.start()]) for m in _CONTENT.finditer(text))
+
+
+def _substantive(text: str) -> bool:
+    return (len(_CJK.findall(text)) >= _MIN_CJK
+            or len(_LATIN_WORD.findall(_CJK.sub(" ", text))) >= _MIN_WORDS)

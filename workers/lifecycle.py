@@ -64,10 +64,10 @@ def set_dates(case: Case, step: Step, at: datetime) -> None:
             case.review_requested_at = at
         case Trigger.REVIEW_RESULT:
             case.review_decided_at = case.review_decided_at or at  # set once: final
-        case Trigger.REOPEN:
-            case.closed_at = None
     if step.target in _ENDED:
         case.closed_at = at
+    elif step.source in _ENDED:  # a reopen, or a timely review request on a closed case
+        case.closed_at = None
 
 
 def system_transition(

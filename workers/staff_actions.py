@@ -4,7 +4,8 @@ A handler gets the mail being applied (`Run`), the command's index and the comma
 the case row and its Event, queues the complainant's mail for commands that send text (keyed on
 the staff mail's Message-ID and the index, so a rerun never mails twice), and returns a short
 note for the transcript. It raises `TransitionRefused` before writing anything when the live
-case refuses (an unknown merge target, no running decision deadline).
+case refuses (an unknown or merged merge target, no running decision deadline, text to the
+complainant of a merged case, a `#close` on a closed case that owes no call-back).
 """
 
 from __future__ import annotations
@@ -30,12 +31,17 @@ from workers.case_mail import (
     staff_summary,
 )
 from workers.clockplan import extended_due
-from workers.commands import Command, command_trigger, message_for
+from workers.commands import (
+    Command,
+    command_trigger,
+    merged_refusal,
+    message_for,
+)
 from workers.lifecycle import apply_trigger
 from workers.notify import queue_leadership_notice
 from workers.parse import ParsedMail
 from workers.route_stage import leadership_due
-from workers.transitions import STATE_LABELS, Actor, Refusal, State, TransitionRefused
+from workers.transitions import STATE_LABELS, Actor, Refusal, State, TransitionRefused, apply
 
 TRANSITION_MAIL = {
     "accept": "acceptance", "reject": "not_accepted", "need-info": "need_info",
@@ -129,6 +135,35 @@ def _transition(run: Run, index: int, command: Command) -> str:
     return _mailed(run, kind, outbound_id)
 
 
+def _close(run: Run, index: int, command: Command) -> str:
+    """Close; on a closed case, record the call-back that closing left owed."""
+    case, at = run.case, run.at
+    if State(case.status) == State.CLOSED:
+        if not deadlines.callback_done(run.session, case, at):
+            # Nothing owed: raises the state machine's refusal ("already closed", "final").
+            apply(State.CLOSED, "close", Actor.STAFF, reviewed=case.review_decided_at is not None)
+        record(run, "callback_recorded", text=message_for(command, run.text))
+        return run.say("已记录回访", "call-back recorded")
+    from_resolved = State(case.status) == State.RESOLVED
+    note = _transition(run, index, command)
+    if not from_resolved:
+        return note
+    parts = [note]
+    window = review_deadline(run.app, case.result_sent_at or at)
+    if at <= window:
+        day = format_day(run.app, window, run.language)
+        parts.append(run.say(f"复查期限至 {day}，期内投诉人申请复查的，案件将进入复查",
+                             f"the complainant may still ask for a review until {day}; "
+                             "a timely request reopens the case into review"))
+    callback = deadlines.callback_due(run.session, case)
+    if callback is not None:
+        due = run.app.calendar.format_datetime(callback, run.language)
+        parts.append(run.say(f"请于 {due} 前回访投诉人，完成后回复 #结案 记录",
+                             f"call the complainant back by {due}, then reply #close to "
+                             "record it"))
+    return run.say("；".join(parts), "; ".join(parts))
+
+
 def _mail_context(run: Run, command: Command, kind: str) -> tuple[dict[str, Any], Promise | None]:
     app, case, at = run.app, run.case, run.at
     language = language_of(app, case.language)
@@ -144,6 +179,10 @@ def _mail_context(run: Run, command: Command, kind: str) -> tuple[dict[str, Any]
         due = review_deadline(app, at)
         context["review_deadline_text"] = format_day(app, due, language)
         promise = Promise(due, *_REVIEW_DUE)
+    elif kind == "case_closed_by_staff" and case.result_sent_at and not case.review_decided_at:
+        # Closed early: the review right still runs, so that is the date they keep.
+        due = review_deadline(app, case.result_sent_at)
+        promise = Promise(due, *_REVIEW_DUE) if at <= due else None
     return context, promise
 
 
@@ -240,6 +279,17 @@ def _merge(run: Run, index: int, command: Command) -> str:
         raise run.refuse("no_such_case", f"没有案件 {number}。", f"There is no case {number}.")
     if target.id == case.id:
         raise run.refuse("same_case", "不能把案件并入它自己。", "A case cannot be merged into itself.")
+    if case.merged_into:
+        into = case.merged_into
+        raise run.refuse("already_merged", f"本案件已并入 {into}。",
+                         f"This case is already merged into {into}.")
+    if target.merged_into:  # merging into it would hide this case one step further away
+        into = target.merged_into
+        raise run.refuse("target_merged", f"案件 {number} 已并入 {into}，请并入 {into}。",
+                         f"Case {number} is merged into {into}; merge into {into} instead.")
+    if target.status == State.WITHDRAWN:
+        raise run.refuse("target_withdrawn", f"案件 {number} 已被投诉人撤回，不能并入。",
+                         f"Case {number} was withdrawn by its complainant; nothing can join it.")
     case.merged_into = target.number
     run.session.add(case)
     record(run, "merged_into", into=target.number)
@@ -330,11 +380,26 @@ def decision_due(session: Session, case: Case) -> datetime | None:
 
 
 Handler = Callable[[Run, int, Command], str]
+
+
+def _unless_merged(handler: Handler) -> Handler:
+    """Text to the complainant of a merged case belongs on the case it joined (checked on the
+    live row: the plan does not know of merges)."""
+
+    def run_unless_merged(run: Run, index: int, command: Command) -> str:
+        if run.case.merged_into:
+            raise TransitionRefused(merged_refusal(command.name, run.case.merged_into))
+        return handler(run, index, command)
+
+    return run_unless_merged
+
+
 HANDLERS: dict[str, Handler] = {
-    **dict.fromkeys(("accept", "reject", "need-info", "resolve", "review-accept",
-                     "review-result", "close", "reopen"), _transition),
-    "reply": _reply, "note": _note, "assign": _assign, "category": _category,
-    "severity": _severity, "merge": _merge, "malicious": _malicious, "extend": _extend,
-    "consent": _consent,
+    **dict.fromkeys(("accept", "reject", "resolve", "review-accept", "review-result",
+                     "reopen"), _transition),
+    "need-info": _unless_merged(_transition), "close": _close,
+    "reply": _unless_merged(_reply), "note": _note, "assign": _assign, "category": _category,
+    "severity": _severity, "merge": _merge, "malicious": _malicious,
+    "extend": _unless_merged(_extend), "consent": _unless_merged(_consent),
     "status": _nothing, "help": _nothing,
 }  # fmt: skip

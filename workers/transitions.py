@@ -95,6 +95,11 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(State.AWAITING_INFO, State.NOT_ACCEPTED, Trigger.INFO_TIMEOUT, frozenset({_Y})),
     Transition(State.ACCEPTED, State.RESOLVED, Trigger.RESOLVE, _STAFF),
     Transition(State.RESOLVED, State.REVIEW_REQUESTED, Trigger.REQUEST_REVIEW, _COMPLAINANT),
+    # The review right runs its full window even when the case was closed early (staff #close
+    # after a call-back) or closed by the scheduler while the request was on its way: a timely
+    # request reopens into review. The caller checks the window; `apply` refuses this move
+    # after a final review result (`reviewed=True`).
+    Transition(State.CLOSED, State.REVIEW_REQUESTED, Trigger.REQUEST_REVIEW, _COMPLAINANT),
     Transition(State.REVIEW_REQUESTED, State.UNDER_REVIEW, Trigger.REVIEW_ACCEPT, _STAFF),
     Transition(State.UNDER_REVIEW, State.REVIEW_RESOLVED, Trigger.REVIEW_RESULT, _STAFF),
     # The scheduler closes when the review window passes; staff close after the call-back.
@@ -110,7 +115,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(State.NOT_ACCEPTED, State.ACCEPTED, Trigger.REOPEN, _STAFF),
 )
 
-# No trigger leaves these without a staff reopen (withdrawn: not even that).
+# No trigger leaves these without a staff reopen (withdrawn: not even that), except a timely
+# review request on a case closed from `resolved`.
 TERMINAL_STATES = frozenset({State.NOT_ACCEPTED, State.CLOSED, State.WITHDRAWN})
 _RESULT_SENT = frozenset(
     {State.RESOLVED, State.REVIEW_REQUESTED, State.UNDER_REVIEW, State.REVIEW_RESOLVED}
@@ -119,6 +125,8 @@ _BEFORE_RESULT = frozenset({State.RECEIVED, State.AWAITING_INFO, State.ACCEPTED}
 # `resolve` from these accepts first, so both steps are on the record.
 _ACCEPTABLE = frozenset(t.source for t in TRANSITIONS if t.trigger == Trigger.ACCEPT)
 _TRIGGER_VALUES = frozenset(t.value for t in Trigger)
+# A closed case whose review was decided is final: these no longer leave `closed`.
+_NOT_AFTER_REVIEW = frozenset({Trigger.REOPEN, Trigger.REQUEST_REVIEW})
 
 STATE_LABELS: dict[State, tuple[str, str]] = {
     State.RECEIVED: ("已收到", "received"),
@@ -249,7 +257,7 @@ def apply(state: State, trigger: str, actor: Actor, *, reviewed: bool = False) -
         accepted = apply(state, Trigger.ACCEPT, actor)
         return accepted + apply(State.ACCEPTED, trig, actor)
     transition = _find(state, trig)
-    if trig == Trigger.REOPEN and reviewed and state == State.CLOSED:
+    if trig in _NOT_AFTER_REVIEW and reviewed and state == State.CLOSED:
         transition = None
     if transition is None:
         raise TransitionRefused(refused_reason(_refusal_code(state, trig, reviewed), state, trig))

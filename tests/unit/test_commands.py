@@ -327,3 +327,36 @@ def test_help_lists_every_command_in_both_spellings() -> None:
     assert "#办结 (#resolve) - 办结" in HELP_TEXT["zh-CN"]
     assert "#resolve (#办结) - resolve" in HELP_TEXT["en"]
     assert "no_facts (无具体事实)" in HELP_TEXT["en"]
+
+
+@pytest.mark.parametrize(
+    ("state", "reviewed", "code", "zh", "en"),
+    [
+        ("withdrawn", False, "withdrawn", "投诉人已撤回投诉", "withdrew the complaint"),
+        ("closed", False, "ended", "请先重开（#重开）", "cannot send a progress reply. Reopen"),
+        ("not_accepted", False, "ended", "当前：不予受理", "Reopen it first (#reopen)"),
+        ("review_resolved", False, "final_review", "不能发送进展答复", "final; cannot send"),
+        ("closed", True, "final_review", "复查结论为最终结论", "The review result is final"),
+    ],
+)
+def test_text_to_the_complainant_is_refused_on_a_finished_case(
+    state: str, reviewed: bool, code: str, zh: str, en: str
+) -> None:
+    body = "#reply\n#need-info\n#extend 3 等待鉴定\n#consent\n\n" + TEXT
+    found = plan(parse_command_mail(body).commands, State(state), reviewed=reviewed)
+    assert [o.ok for o in found] == [False] * 4
+    reply = found[0].refusal
+    assert reply is not None and reply.code == code
+    assert zh in reply.zh and en in reply.en
+    assert {o.refusal.code for o in found if o.refusal} == {code}
+
+
+def test_text_to_the_complainant_still_goes_out_while_the_case_is_open() -> None:
+    for state in ("received", "accepted", "resolved", "review_requested", "under_review"):
+        assert outcomes("#reply\n\n" + TEXT, state)[0][1] is True
+
+
+def test_close_on_a_closed_case_is_left_to_the_call_back_check() -> None:
+    # Whether a call-back is owed is on the live case: the handler records it or refuses.
+    assert outcomes("#close", "closed") == [("close", True, "closed", None)]
+    assert outcomes("#close", "not_accepted")[0][3] == "nothing_to_close"

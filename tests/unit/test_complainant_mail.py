@@ -6,12 +6,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
+from models import Case, Deadline
+from models.db import session_scope
 from tests.unit.casemail import (
     COMPLAINANT,
+    build_mail,
     case_of,
     complainant_reply,
     events,
+    feed,
     mails_to,
     open_complaint,
     set_case,
@@ -20,6 +25,8 @@ from tests.unit.casemail import (
 )
 from workers.app import App
 from workers.complainant_mail import consent_answer
+from workers.lifecycle import system_transition
+from workers.transitions import Trigger
 
 RESULT = "经核实，商家同意退货并全额退款。"
 
@@ -150,3 +157,126 @@ def test_after_the_final_review_the_decision_is_final(app: App) -> None:
 ])
 def test_consent_answer(text: str, answer: bool | None) -> None:
     assert consent_answer(text) is answer
+
+
+# -- a reply to the result with reasons, and the review right after an early close ---------
+
+
+def _in_review(app: App, number: str) -> str:
+    """Asserts what the complainant and staff see when a review opens; the ack's text."""
+    case = case_of(app, number=number)
+    assert case.status == "review_requested" and case.closed_at is None
+    ack = mails_to(app, COMPLAINANT, number)[-1]
+    assert "复查申请已收到" in str(ack["Subject"])
+    assert "当前阶段：已申请复查" in text_of(ack)
+    return text_of(ack)
+
+
+@pytest.mark.parametrize("reply", [
+    "不满意，商家到现在都没有退款，请尽快处理。",
+    "The decision is wrong: the shop never refunded me.",
+    "商家根本没有退款，只退了一半运费，订单号 20261122-8812。",
+])
+def test_a_reply_to_the_result_giving_reasons_opens_the_review(app: App, reply: str) -> None:
+    number = _resolved(app)
+    complainant_reply(app, number, reply)
+    _in_review(app, number)
+    assert "投诉人在期限内申请复查" in _last_to(app, "zhao@example.org", number)
+
+
+def test_a_fresh_mail_with_the_case_number_counts_as_an_answer_to_the_result(app: App) -> None:
+    # No In-Reply-To: the subject tag ties it to the case, and the window is open.
+    number = _resolved(app)
+    feed(app, build_mail(f"王先生 <{COMPLAINANT}>", app.settings.intake_address,
+                         f"关于 [{number}]", "我不认可这个处理结果，商家提供的检测报告是假的。"))
+    _in_review(app, number)
+
+
+@pytest.mark.parametrize("reply", ["谢谢，已收到退款。", "5分", "收到"])
+def test_thanks_or_a_rating_on_the_result_opens_no_review(app: App, reply: str) -> None:
+    number = _resolved(app)
+    before = len(mails_to(app, COMPLAINANT, number))
+    complainant_reply(app, number, reply)
+    assert case_of(app, number=number).status == "resolved"
+    assert len(mails_to(app, COMPLAINANT, number)) == before
+
+
+def test_reasons_after_the_window_are_filed_for_staff_not_refused(app: App) -> None:
+    # Only an explicit request gets the "window closed" answer; a story goes to staff.
+    number = _resolved(app)
+    sent = case_of(app, number=number).result_sent_at
+    before = len(mails_to(app, COMPLAINANT, number))
+    complainant_reply(app, number, "商家到现在都没有退款。", at=sent + timedelta(days=14))
+    assert case_of(app, number=number).status == "resolved"
+    assert len(mails_to(app, COMPLAINANT, number)) == before
+    assert "商家到现在都没有退款" in _last_to(app, "zhao@example.org", number)
+
+
+def test_the_window_closed_answer_says_no_date_is_left(app: App) -> None:
+    number = _resolved(app)
+    sent = case_of(app, number=number).result_sent_at
+    complainant_reply(app, number, "我申请复查。", at=sent + timedelta(days=14))
+    closed = _last_to(app, COMPLAINANT, number)
+    assert f"案件编号：{number}" in closed and "当前阶段：已办结" in closed
+    assert "下一时间节点：无，申请复查的期限已过；如有新的问题，请发送新的邮件" in closed
+
+
+def test_a_timely_request_after_staff_closed_early_opens_the_review(app: App) -> None:
+    number = _resolved(app)
+    staff_reply(app, number, "#结案\n")
+    sent = case_of(app, number=number).result_sent_at
+    window_end = app.calendar.add_working_days(sent, 5)
+    closing = _last_to(app, COMPLAINANT, number)
+    # The closing mail still names the last day to ask for a review.
+    assert "当前阶段：已结案" in closing
+    assert app.calendar.format_date(window_end, "zh-CN") + "（申请复查的截止日期）" in closing
+    transcript = _last_to(app, "zhao@example.org", number)
+    assert "期内投诉人申请复查的，案件将进入复查" in transcript and "#结案 记录" in transcript
+    outcome = complainant_reply(app, number, "我不服，申请复查。", at=sent + timedelta(hours=2))
+    assert "收到您对案件" in _in_review(app, number)
+    assert "案件此前已结案" in _last_to(app, "zhao@example.org", number)
+    assert len(outcome.outbound_ids) == 3  # the acknowledgement, zhao and li
+    changed = events(app, number, "status_changed")[-1]
+    assert (changed.from_status, changed.to_status) == ("closed", "review_requested")
+    assert changed.actor == COMPLAINANT and changed.detail["trigger"] == "request_review"
+
+
+def test_a_request_received_in_time_but_processed_after_the_scheduler_closed(app: App) -> None:
+    number = _resolved(app)
+    sent = case_of(app, number=number).result_sent_at
+    window_end = app.calendar.add_working_days(sent, 5)
+    with session_scope(app.db_url) as s:  # the scheduler's tick came first
+        case = s.execute(select(Case).where(Case.number == number)).scalar_one()
+        system_transition(s, app, case, Trigger.CLOSE, window_end + timedelta(seconds=30))
+    # The mail arrived a minute before the window ended; the workers read it after the tick.
+    complainant_reply(app, number, "The decision is wrong: the shop never refunded me.",
+                      at=window_end - timedelta(minutes=1))
+    _in_review(app, number)
+    assert case_of(app, number=number).review_requested_at == window_end - timedelta(minutes=1)
+    with session_scope(app.db_url) as s:
+        case = s.execute(select(Case).where(Case.number == number)).scalar_one()
+        kinds = {d.kind: d.state for d in s.execute(
+            select(Deadline).where(Deadline.case_id == case.id)).scalars()}
+    assert kinds["callback"] == "cancelled" and kinds["review_ack"] == "pending"
+
+
+def test_a_request_after_a_close_and_after_the_window_is_late(app: App) -> None:
+    number = _resolved(app)
+    staff_reply(app, number, "#结案\n")
+    sent = case_of(app, number=number).result_sent_at
+    complainant_reply(app, number, "我申请复查。", at=sent + timedelta(days=14))
+    assert case_of(app, number=number).status == "closed"
+    assert "届满" in _last_to(app, COMPLAINANT, number)
+    assert events(app, number, "review_request_late")
+
+
+def test_the_complainants_rating_after_closing_is_the_call_back(app: App) -> None:
+    number = _resolved(app)
+    staff_reply(app, number, "#结案\n")
+    complainant_reply(app, number, "非常满意")
+    assert case_of(app, number=number).satisfaction == 5
+    with session_scope(app.db_url) as s:
+        case = s.execute(select(Case).where(Case.number == number)).scalar_one()
+        callback = s.execute(select(Deadline).where(
+            Deadline.case_id == case.id, Deadline.kind == "callback")).scalar_one()
+    assert callback.state == "met"

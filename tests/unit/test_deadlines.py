@@ -60,17 +60,21 @@ S, T = State, Trigger
      {"information_wait"}, ["first_feedback"], False, True, False),
     (step(S.AWAITING_INFO, S.ACCEPTED, T.ACCEPT),
      {"first_feedback", "information_wait"}, ["decision"], False, True, False),
+    # The decision opens the result notice; the result mail meets it (see below).
     (step(S.ACCEPTED, S.RESOLVED, T.RESOLVE),
-     {"first_feedback", "decision", "result_notice", "one_month"}, ["review_window"],
+     {"first_feedback", "decision", "one_month"}, ["result_notice", "review_window"],
      False, False, False),
     (step(S.RESOLVED, S.REVIEW_REQUESTED, T.REQUEST_REVIEW),
+     {"review_window"}, ["review_ack"], False, False, False),
+    (step(S.CLOSED, S.REVIEW_REQUESTED, T.REQUEST_REVIEW),
      {"review_window"}, ["review_ack"], False, False, False),
     (step(S.REVIEW_REQUESTED, S.UNDER_REVIEW, T.REVIEW_ACCEPT),
      {"review_ack"}, ["review_result"], False, False, False),
     (step(S.UNDER_REVIEW, S.REVIEW_RESOLVED, T.REVIEW_RESULT),
      {"review_result"}, ["callback"], False, False, False),
+    # Closing a resolved case owes the call-back within callback_hours (PROCESS.md 7).
     (step(S.RESOLVED, S.CLOSED, T.CLOSE),
-     {"callback", "review_window"}, [], False, False, True),
+     {"review_window"}, ["callback"], False, False, True),
     (step(S.REVIEW_RESOLVED, S.CLOSED, T.CLOSE),
      {"callback", "review_window"}, [], False, False, True),
     (step(S.AWAITING_INFO, S.NOT_ACCEPTED, T.INFO_TIMEOUT),
@@ -91,6 +95,12 @@ def test_every_transition_of_the_state_machine_touches_the_clock() -> None:
     for t in TRANSITIONS:
         effects = effects_of(Step(t.source, t.target, t.trigger))
         assert effects.meet or effects.open or effects.cancel_all, t
+
+
+def test_a_review_after_an_early_close_drops_the_call_back_it_owed() -> None:
+    # The review gets its own call-back after its result.
+    effects = effects_of(step(S.CLOSED, S.REVIEW_REQUESTED, T.REQUEST_REVIEW))
+    assert Kind.CALLBACK in effects.cancel and not effects.cancel_all
 
 
 def test_a_reopen_starts_a_new_decision_and_drops_the_old_review_window() -> None:

@@ -14,6 +14,7 @@ from models.db import session_scope
 from models.types import utcnow
 from tests.unit.casemail import open_complaint
 from workers.app import App
+from workers.deadlines import on_complainant_notified
 from workers.lifecycle import apply_trigger, system_transition
 from workers.transitions import Actor, State, TransitionRefused, Trigger
 
@@ -126,3 +127,35 @@ def test_information_timeout_is_not_accepted(app: App) -> None:
         system_transition(s, app, case, Trigger.INFO_TIMEOUT, utcnow())
     case, events, _ = _case(app, number)
     assert case.status == "not_accepted" and events[-1].detail["trigger"] == "info_timeout"
+
+
+def test_a_timely_review_request_reopens_a_closed_case_into_review(app: App) -> None:
+    number = open_complaint(app)
+    first = utcnow()
+    _apply(app, number, Trigger.RESOLVE, at=first)
+    _apply(app, number, Trigger.CLOSE, at=first + timedelta(hours=1))
+    assert _case(app, number)[0].closed_at == first + timedelta(hours=1)
+    _apply(app, number, Trigger.REQUEST_REVIEW, Actor.COMPLAINANT, by="wang@example.net",
+           at=first + timedelta(hours=2), reason="不同意")
+    case, events, deadlines = _case(app, number)
+    assert case.status == "review_requested" and case.closed_at is None
+    assert case.review_requested_at == first + timedelta(hours=2)
+    assert (events[-1].from_status, events[-1].to_status, events[-1].actor) == (
+        "closed", "review_requested", "wang@example.net")
+    kinds = {d.kind: d.state for d in deadlines}
+    # The call-back that closing owed waits for the review's own; the review is acknowledged.
+    assert kinds["callback"] == "cancelled" and kinds["review_ack"] == "pending"
+
+
+def test_the_decision_opens_the_result_notice_and_the_result_mail_meets_it(app: App) -> None:
+    number = open_complaint(app)
+    at = utcnow()
+    _apply(app, number, Trigger.RESOLVE, at=at)
+    notice = next(d for d in _case(app, number)[2] if d.kind == "result_notice")
+    assert notice.state == "pending"
+    assert notice.due_at == app.calendar.add_working_days(at, 3)
+    with session_scope(app.db_url) as s:
+        case = s.execute(select(Case).where(Case.number == number)).scalar_one()
+        on_complainant_notified(s, app, case, "result", at)
+    notice = next(d for d in _case(app, number)[2] if d.kind == "result_notice")
+    assert (notice.state, notice.started_at, notice.closed_at) == ("met", at, at)

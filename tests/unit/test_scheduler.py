@@ -25,6 +25,7 @@ from config.policy_staff import Group, StaffMember
 from models import Case, Deadline, Event
 from models.db import session_scope
 from models.types import utcnow
+from tests.unit.casemail import mails_to, staff_reply, text_of
 from workers import deadlines
 from workers.app import App, use_app
 from workers.cli import app as cli
@@ -95,6 +96,8 @@ def pull(app: App, number: str, trigger: Trigger, actor: Actor = Actor.STAFF) ->
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
         apply_trigger(s, app, case, trigger, actor, by="test", at=utcnow())
+        if trigger == Trigger.RESOLVE:  # #resolve queues the result mail with the step
+            deadlines.on_complainant_notified(s, app, case, "result", utcnow())
 
 
 def tick_twice(app: App, drain) -> int:
@@ -286,12 +289,72 @@ def test_the_review_window_passing_closes_the_case(clock_app, drain, clock) -> N
     closed = mails(clock_app, "case_closed")
     assert to(closed) == ["wang@example.net"]
     assert "已于 2026年10月19日（星期一）23:59 届满" in text(closed[0])
+    # The stage block: the case number, where it stands, and that no date is left.
+    assert f"案件编号：{number}" in text(closed[0]) and "当前阶段：已结案" in text(closed[0])
+    assert "下一时间节点：无，本案件已结束" in text(closed[0])
     with session_scope(clock_app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
         assert case.status == "closed" and case.closed_at is not None
+    # The result notice was opened by the decision and met by the result mail; closing owes
+    # the call-back within 24 hours.
     assert {k: d.state for k, d in rows(clock_app, number).items()} == {
         "first_feedback#0": "met", "one_month#0": "met", "decision#0": "met",
-        "review_window#0": "met"}
+        "result_notice#0": "met", "review_window#0": "met", "callback#0": "pending"}
+    assert rows(clock_app, number)["callback#0"].due_at == datetime(2026, 10, 21, 0, 0, 30,
+                                                                    tzinfo=CN)
+
+
+def test_the_call_back_after_closing_is_reminded_then_recorded_by_staff(
+        clock_app, drain, clock) -> None:
+    number = open_case(clock_app, drain)
+    clock.move_to(T0 + timedelta(hours=3))
+    pull(clock_app, number, Trigger.RESOLVE)
+    clock.move_to(datetime(2026, 10, 20, 0, 0, 30, tzinfo=CN))
+    tick_twice(clock_app, drain)  # the window passed: closed, the call-back is owed
+    assert mails(clock_app, "staff_reminder") == []
+    clock.move_to(datetime(2026, 10, 20, 12, 0, 30, tzinfo=CN))
+    tick_twice(clock_app, drain)
+    (reminder,) = mails(clock_app, "staff_reminder")
+    assert to([reminder]) == ["li@example.org"]  # the owner, as for any deadline
+    assert reminder["Subject"] == (f"[{number}] 提醒：「回访」将于 2026年10月21日（星期三）00:00 "
+                                   "到期（已过 50%）")
+    assert "请回访投诉人并记录满意度，然后 #结案" in text(reminder)
+    assert overdue(clock_app) == []
+    # Done on the phone: the staff member answers the reminder with #结案.
+    staff_reply(clock_app, number, "#结案\n\n已回访，投诉人表示满意。", staff="li")
+    transcript = text_of(mails_to(clock_app, "li@example.org", number)[-1])
+    assert "#结案\n    → ok：已记录回访" in transcript
+    assert rows(clock_app, number)["callback#0"].state == "met"
+    clock.move_to(datetime(2026, 10, 21, 9, 0, tzinfo=CN))
+    tick_twice(clock_app, drain)
+    assert mails(clock_app, "staff_escalation") == [] and overdue(clock_app) == []
+    # A second #close has nothing left to record: refused as before.
+    staff_reply(clock_app, number, "#结案\n", staff="li")
+    again = text_of(mails_to(clock_app, "li@example.org", number)[-1])
+    assert "→ 未执行：案件已经是「已结案」状态" in again
+
+
+def test_a_missed_call_back_escalates_on_a_closed_case(clock_app, drain, clock) -> None:
+    number = open_case(clock_app, drain)
+    clock.move_to(T0 + timedelta(hours=3))
+    pull(clock_app, number, Trigger.RESOLVE)
+    pull(clock_app, number, Trigger.CLOSE)  # staff closed early, within the review window
+    assert rows(clock_app, number)["callback#0"].due_at == T0 + timedelta(hours=27)
+    clock.move_to(T0 + timedelta(hours=27))
+    tick_twice(clock_app, drain)
+    (tier1,) = mails(clock_app, "staff_escalation")
+    assert to([tier1]) == ["zhao@example.org"] and "「回访」" in str(tier1["Subject"])
+    assert overdue(clock_app) == [number]
+
+
+def test_no_call_back_when_the_policy_turns_them_off(clock_app, drain, clock) -> None:
+    off = App(settings=clock_app.settings, policy=clock_app.policy.model_copy(update={
+        "sla": clock_app.policy.sla.model_copy(update={"callbacks": False})}))
+    use_app(off)
+    number = open_case(off, drain)
+    pull(off, number, Trigger.RESOLVE)
+    pull(off, number, Trigger.CLOSE)
+    assert "callback#0" not in rows(off, number)
 
 
 def test_an_extension_moves_the_decision_and_its_reminders(clock_app, drain, clock) -> None:

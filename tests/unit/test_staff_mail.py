@@ -398,3 +398,87 @@ def test_consent_given_on_the_phone_is_recorded_by_staff(app: App) -> None:
     assert "延期确认" in _transcript(app)
     complainant_reply(app, number, "同意")  # the request is answered: nothing moves again
     assert _decision_due(app, number) == after
+
+
+# -- nothing more to the complainant of a finished case; merge targets ---------------------
+
+
+def _finished(app: App, how: str) -> str:
+    number = open_complaint(app)
+    if how == "withdrawn":
+        complainant_reply(app, number, "我要撤回投诉")
+    elif how == "closed":
+        staff_reply(app, number, f"#resolve\n#close\n\n{RESULT}")
+    elif how == "not_accepted":
+        staff_reply(app, number, "#不予受理 无具体事实\n")
+    elif how == "review_resolved":
+        staff_reply(app, number, f"#resolve\n\n{RESULT}")
+        complainant_reply(app, number, "我不服，申请复查。")
+        staff_reply(app, number, "#复查受理\n#复查结论\n\n经复查，维持原处理结果。")
+    return number
+
+
+@pytest.mark.parametrize(("how", "reason"), [
+    ("withdrawn", "投诉人已撤回投诉，案件不能再处理。"),
+    ("closed", "案件已结束（当前：已结案），不能发送进展答复；如需继续处理，请先重开（#重开）。"),
+    ("not_accepted", "案件已结束（当前：不予受理），不能发送进展答复；如需继续处理，请先重开（#重开）。"),
+    ("review_resolved", "复查结论为最终结论，不能发送进展答复。"),
+])
+def test_reply_on_a_finished_case_is_refused_and_sends_nothing(
+    app: App, how: str, reason: str
+) -> None:
+    number = _finished(app, how)
+    before = len(mails_to(app, COMPLAINANT, number))
+    outcome = staff_reply(app, number, "#回复\n#补充材料\n#延期 3 等待检测\n\n我们正在处理。")
+    assert len(mails_to(app, COMPLAINANT, number)) == before
+    assert len(outcome.outbound_ids) == 1  # only the transcript
+    transcript = _transcript(app)
+    assert f"#回复\n    → 未执行：{reason}" in transcript
+    logged = events(app, number, "staff_commands")[-1].detail["commands"]
+    assert [c["ok"] for c in logged] == [False, False, False]
+
+
+def test_reply_on_a_merged_case_is_refused_and_points_to_the_other_case(app: App) -> None:
+    first = open_complaint(app)
+    number = open_complaint(app, subject="又一次投诉", body="商家辱骂我，态度恶劣。")
+    staff_reply(app, number, f"#merge {first}\n#reply\n\n我们已将您的投诉并案处理。")
+    assert case_of(app, number=number).merged_into == first
+    assert "我们已将您的投诉" not in "".join(text_of(m) for m in mails_to(app, COMPLAINANT))
+    transcript = _transcript(app)
+    assert f"#merge {first}\n    → ok" in transcript
+    assert f"#reply\n    → 未执行：案件已并入 {first}，不能发送进展答复；请在 {first} 上处理。" in transcript
+    staff_reply(app, number, "#need-info\n#accept\n\n请提供订单号。")
+    assert case_of(app, number=number).status == "accepted"  # what needs no text still runs
+    assert "#need-info\n    → 未执行：案件已并入" in _transcript(app)
+
+
+def test_merge_refuses_the_case_itself_a_merged_or_a_withdrawn_target(app: App) -> None:
+    first = open_complaint(app)
+    second = open_complaint(app, subject="第二次投诉", body="商家仍未处理，请尽快。")
+    third = open_complaint(app, subject="第三次投诉", body="商家还是没有处理，请尽快。")
+    withdrawn = open_complaint(app, subject="已撤回", body="商家辱骂我，态度恶劣。")
+    complainant_reply(app, withdrawn, "我要撤回投诉")
+    staff_reply(app, second, f"#merge {first}\n")
+    staff_reply(app, third, f"#merge {third}\n#merge {second}\n#merge {withdrawn}\n")
+    transcript = _transcript(app)
+    assert "不能把案件并入它自己" in transcript
+    assert f"案件 {second} 已并入 {first}，请并入 {first}。" in transcript
+    assert f"案件 {withdrawn} 已被投诉人撤回，不能并入。" in transcript
+    assert case_of(app, number=third).merged_into is None
+    staff_reply(app, third, f"#merge {first}\n#merge {first}\n")
+    assert case_of(app, number=third).merged_into == first
+    assert f"本案件已并入 {first}。" in _transcript(app)
+
+
+def test_resolve_records_the_result_notice_as_opened_and_met(app: App) -> None:
+    number = open_complaint(app)
+    staff_reply(app, number, f"#办结\n\n{RESULT}")
+    with session_scope(app.db_url) as s:
+        case = s.execute(select(Case).where(Case.number == number)).scalar_one()
+        notice = s.execute(select(Deadline).where(
+            Deadline.case_id == case.id, Deadline.kind == "result_notice")).scalar_one()
+        trail = [e.kind for e in s.execute(select(Event).where(
+            Event.case_id == case.id, Event.kind.like("deadline_%")).order_by(Event.id)).scalars()
+            if e.detail.get("deadline") == "result_notice"]
+    assert notice.state == "met" and notice.closed_at == case.result_sent_at
+    assert trail == ["deadline_opened", "deadline_met"]

@@ -30,6 +30,9 @@ ALLOWED = [
     ("awaiting_info", "info_timeout", SYSTEM, "not_accepted"),
     ("accepted", "resolve", STAFF, "resolved"),
     ("resolved", "request_review", COMPLAINANT, "review_requested"),
+    # A timely request on a case closed from `resolved` (closed early, or by the scheduler
+    # while the mail was on its way): the review right runs its whole window.
+    ("closed", "request_review", COMPLAINANT, "review_requested"),
     ("review_requested", "review_accept", STAFF, "under_review"),
     ("under_review", "review_result", STAFF, "review_resolved"),
     ("resolved", "close", STAFF, "closed"),
@@ -170,3 +173,12 @@ def test_open_and_final(state: str, open_: bool, final: bool) -> None:
 
 def test_closed_after_review_is_final() -> None:
     assert is_final(State.CLOSED, reviewed=True)
+
+
+def test_a_closed_case_reopens_into_review_only_before_a_review_result() -> None:
+    assert apply(State.CLOSED, "request_review", COMPLAINANT) == [
+        Step(State.CLOSED, State.REVIEW_REQUESTED, Trigger.REQUEST_REVIEW)]
+    refused = refusal("closed", "request_review", COMPLAINANT, reviewed=True)
+    assert refused.code == "final_review" and "最终结论" in refused.zh
+    # Staff cannot pull it for them, and only a complainant's request opens a review.
+    assert refusal("closed", "request_review", STAFF).code == "actor_not_allowed"
