@@ -73,6 +73,8 @@ class SlaPolicy(BaseModel):
     review_result_working_days: int = Field(3, ge=1)
     # Follow-up call-back after closing (hours; seed 004).
     callback_hours: int = Field(24, ge=1)
+    # Whether closing a resolved case owes a call-back (回访) at all.
+    callbacks: bool = True
     # Ours, not the seeds' (they set no number): how long a request for missing
     # information (补充材料) waits for an answer, the clock paused, before staff are asked
     # to close the case.

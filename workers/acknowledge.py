@@ -6,8 +6,11 @@ from sqlmodel import Session
 
 from models import Case, OutboundEmail
 from workers.app import App
+from workers.case_mail import stage_label
 from workers.outbox import ReplyRequest, queue_reply
 from workers.parse import ParsedMail
+
+_FIRST_ANSWER = ("我们给您初步答复的最迟时间", "the latest time of our first answer to you")
 
 
 def acknowledgement_request(app: App, case: Case, mail: ParsedMail) -> ReplyRequest:
@@ -22,6 +25,10 @@ def acknowledgement_request(app: App, case: Case, mail: ParsedMail) -> ReplyRequ
         to_addr=case.complainant_email, to_name=case.complainant_name, language=lang,
         context={"received_at_text": cal.format_datetime(case.received_at, lang),
                  "feedback_due_text": cal.format_datetime(due, lang),
+                 # The stage block every complainant mail carries (templates/*/_stage.*).
+                 "stage": stage_label(app, case, lang),
+                 "next_date_text": cal.format_datetime(due, lang),
+                 "next_what": _FIRST_ANSWER[1] if lang == "en" else _FIRST_ANSWER[0],
                  "original_subject": case.subject, "organisation": organisation, "sla": sla},
         in_reply_to=mail.message_id,
         references=[*mail.references, *([mail.message_id] if mail.message_id else [])])

@@ -109,9 +109,8 @@ def callback_due(session: Session, case: Case) -> datetime | None:
 
 
 def callbacks_on(app: App) -> bool:
-    """Whether closing owes a call-back. The policy has no switch yet; a `callbacks = false`
-    under [sla] turns them off once config/policy_calendar.py declares it."""
-    return bool(getattr(app.policy.sla, "callbacks", True))
+    """Whether closing owes a call-back (`callbacks` under [sla] in the policy)."""
+    return app.policy.sla.callbacks
 
 
 def on_severity_set(session: Session, app: App, case: Case, at: datetime) -> None:

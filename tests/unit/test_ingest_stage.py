@@ -68,8 +68,12 @@ def test_demo_inbox_becomes_cases_and_acknowledgements(app: App, drain) -> None:
     assert ack["Reply-To"].startswith(f"complaints+{broadband.number}.")
     text = ack.get_body(("plain",)).get_content()
     assert broadband.number in text and "个人信息保护" in text
+    # The stage block every complainant mail carries: the stage, and the first answer's time.
+    assert "当前阶段：已收到" in text and "（我们给您初步答复的最迟时间）" in text
     english = by_to["t.becker@outlook.com"].get_body(("plain",)).get_content()
     assert "Your case number is" in english
+    assert "Current stage: received" in english
+    assert "(the latest time of our first answer to you)" in english
     assert "zhangwei@partner-corp.cn" not in by_to  # the out-of-office got nothing
 
 

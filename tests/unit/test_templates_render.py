@@ -48,9 +48,6 @@ COMPLAINANT_MAIL: dict[str, tuple[State, dict[str, str] | None]] = {
     "review_result": (State.REVIEW_RESOLVED, FINAL),
     "decision_final": (State.REVIEW_RESOLVED, FINAL),
 }
-# The acknowledgement is built by workers/acknowledge.py without the stage block's values: it
-# names the case and the first-feedback date, not the stage (see the report of this change).
-NO_STAGE_YET = {"acknowledgement"}
 
 
 def _context(kind: str, language: str) -> dict[str, Any]:
@@ -98,15 +95,7 @@ def test_every_complainant_mail_names_the_case_and_the_next_date(kind: str, lang
         assert (final[language] if final else DATE[language]) in body
 
 
-@pytest.mark.parametrize(
-    ("kind", "language"),
-    [
-        pytest.param(kind, language, marks=pytest.mark.xfail(
-            reason="acknowledgement: no stage block (workers/acknowledge.py, not this change)"))
-        if kind in NO_STAGE_YET else (kind, language)
-        for kind, language in CASES
-    ],
-)
+@pytest.mark.parametrize(("kind", "language"), CASES)
 def test_every_complainant_mail_says_the_current_stage(kind: str, language: str) -> None:
     state, final = COMPLAINANT_MAIL[kind]
     zh, en = STATE_LABELS[state]
