@@ -5,11 +5,11 @@ Run on demand (not a test):
     uv run python bench/classify.py
     uv run python bench/classify.py --repeat 10 --json figures.json
 
-What it does: trains the category model on the `train` rows of tests/data/complaints.jsonl
-(as `complaintdesk classify --retrain` would from staff-confirmed cases), then classifies the
-`test` rows with the rules alone and with rules + model. Figures per mode (scikit-learn metrics):
+What it does: trains the category and severity models on the `train` rows of
+tests/data/complaints.jsonl (as `complaintdesk classify --retrain` would from staff-confirmed
+cases), then classifies the `test` rows with the rules alone and with rules + models. Figures per mode (scikit-learn metrics):
 category accuracy and macro-F1, severity accuracy, recall of major, majors that are not
-(leadership paged for nothing), needs-review rate and category accuracy per script
+(leadership paged for nothing), severities the severity model raised, needs-review rate and category accuracy per script
 (zh-Hans, zh-Hant, en). Time per mail: `classify()` on every labelled row, `--repeat` times
 after a warm-up pass, p50/p95. Model memory: tracemalloc peak of training + save + load, what
 the loaded model keeps (tracemalloc), the RSS delta of the process (psutil) and the file size.
@@ -51,8 +51,12 @@ def load_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def examples(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(r["text"], r["category"]) for r in rows]
+def examples(rows: list[dict[str, Any]], field: str = "category") -> list[tuple[str, str]]:
+    return [(r["text"], r[field]) for r in rows]
+
+
+def train_both(rows: list[dict[str, Any]]) -> CategoryModel:
+    return train(examples(rows), examples(rows, "severity"))
 
 
 def accuracy(
@@ -79,6 +83,8 @@ def accuracy(
         "major_recall": round(float(recall_score(major_true, major_pred, zero_division=0)), 3),
         "majors": sum(major_true),
         "false_majors": sum(p and not t for t, p in zip(major_true, major_pred, strict=True)),
+        "severity_raised_by_model": sum(
+            any(h.rule == "severity_model" for h in c.hits) for c in results),
         "needs_review": sum(c.needs_review for c in results),
         "per_script": per_script,
     }
@@ -114,7 +120,7 @@ def model_memory(train_rows: list[dict[str, Any]]) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "classifier.pkl"
         tracemalloc.start()
-        train(examples(train_rows)).save(path)
+        train_both(train_rows).save(path)
         gc.collect()
         before_load, _ = tracemalloc.get_traced_memory()
         loaded = CategoryModel.load(path)
@@ -134,14 +140,15 @@ def report(figures: dict[str, Any]) -> None:
     print(f"data: {data['train']} train, {data['test']} held back; held back by script "
           f"{data['test_by_script']}")  # fmt: skip
     print(f"{'held back':<12} {'cat acc':>7} {'macroF1':>7} {'sev acc':>7} {'major rec':>9} "
-          f"{'false maj':>9} {'review':>6}  category accuracy by script")  # fmt: skip
+          f"{'false maj':>9} {'sev raised':>10} {'review':>6}  category accuracy by script")  # fmt: skip
     for mode in ("rules", "rules+model"):
         a = figures["accuracy"][mode]
         scripts = ", ".join(f"{k} {v['category_accuracy']:.3f} (n={v['n']})"
                             for k, v in a["per_script"].items())  # fmt: skip
         print(f"{mode:<12} {a['category_accuracy']:>7.3f} {a['category_macro_f1']:>7.3f} "
               f"{a['severity_accuracy']:>7.3f} {a['major_recall']:>5.3f} ({a['majors']:>2}) "
-              f"{a['false_majors']:>9} {a['needs_review']:>6}  {scripts}")  # fmt: skip
+              f"{a['false_majors']:>9} {a['severity_raised_by_model']:>10} {a['needs_review']:>6}  "
+              f"{scripts}")  # fmt: skip
     for mode in ("rules", "rules+model"):
         t = figures["time_per_mail"][mode]
         print(f"time per mail, {mode:<11}: p50 {t['p50_ms']:.2f} ms, p95 {t['p95_ms']:.2f} ms, "
@@ -165,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     train_rows = [r for r in rows if r["split"] == "train"]
     test_rows = [r for r in rows if r["split"] == "test"]
     memory = model_memory(train_rows)  # first: the process has not yet grown for other reasons
-    model = train(examples(train_rows))
+    model = train_both(train_rows)
     texts = [r["text"] for r in rows]
     figures = {
         "data": {"train": len(train_rows), "test": len(test_rows),

@@ -1,9 +1,11 @@
-"""The statistical half of classification: a category model learnt from staff-confirmed cases.
+"""The statistical half of classification: models learnt from staff-confirmed cases.
 
 Character n-grams and jieba words of the normalised text, TF-IDF weighted, into a logistic
-regression. `retrain` rebuilds it from every (text, category) pair staff confirmed or corrected
-and saves it where `workers.classify` callers load it (var/classifier.pkl by default). Severity is
-not learnt: it stays with the policy's rules, which staff can read and which err upward.
+regression. `retrain` rebuilds the category model from every (text, category) pair staff
+confirmed or corrected and, alongside it in the same file, a severity model from every
+(text, severity) pair staff set; it saves both where `workers.classify` callers load them
+(var/classifier.pkl by default). The severity model only ever raises what the policy's rules say
+(`workers.classify.raise_severity`): the rules stay the floor staff can read.
 """
 
 from __future__ import annotations
@@ -32,18 +34,37 @@ class ModelFileError(Exception):
     """The model file is from another model version or scikit-learn release: retrain."""
 
 
+def _ranked(pipeline: Pipeline, text: str) -> list[tuple[str, float]]:
+    probs = pipeline.predict_proba([normalise(text)])[0]
+    ranked = sorted(zip(pipeline.classes_, probs, strict=True), key=lambda p: -p[1])
+    return [(str(label), float(p)) for label, p in ranked]
+
+
+@dataclass
+class SeverityModel:
+    """Severities staff set, learnt from the same features as the category model."""
+
+    pipeline: Pipeline
+    examples_count: int
+
+    def predict(self, text: str) -> list[tuple[str, float]]:
+        """Every severity with its probability, most likely first."""
+        return _ranked(self.pipeline, text)
+
+
 @dataclass
 class CategoryModel:
     pipeline: Pipeline
     examples_count: int
     version: int = MODEL_VERSION
     sklearn_version: str = sklearn.__version__
+    # Added without a version bump: a file written before it unpickles without the attribute
+    # and reads the class default (None), so it keeps loading and classifies as it did.
+    severity: SeverityModel | None = None
 
     def predict(self, text: str) -> list[tuple[str, float]]:
         """Every category with its probability, most likely first."""
-        probs = self.pipeline.predict_proba([normalise(text)])[0]
-        ranked = sorted(zip(self.pipeline.classes_, probs, strict=True), key=lambda p: -p[1])
-        return [(str(label), float(p)) for label, p in ranked]
+        return _ranked(self.pipeline, text)
 
     def save(self, path: Path) -> None:
         # Write then rename, so that a reader never loads half a file.
@@ -75,16 +96,30 @@ def new_pipeline() -> Pipeline:
     return make_pipeline(make_union(chars, words), LogisticRegression(C=10, max_iter=2000))
 
 
-def train(examples: list[tuple[str, str]]) -> CategoryModel:
-    """Fit on (text, category) pairs; needs at least two categories."""
+def _fit(examples: list[tuple[str, str]]) -> Pipeline:
+    pipeline = new_pipeline()
+    pipeline.fit([normalise(text) for text, _ in examples], [label for _, label in examples])
+    return pipeline
+
+
+def train(
+    examples: list[tuple[str, str]], severity_examples: list[tuple[str, str]] | None = None
+) -> CategoryModel:
+    """Fit on (text, category) pairs, which need at least two categories, and on (text,
+    severity) pairs when given; with fewer than two severities there is no severity model."""
     if len({category for _, category in examples}) < 2:
         raise ValueError("training needs examples of at least two categories")
-    pipeline = new_pipeline()
-    pipeline.fit([normalise(text) for text, _ in examples], [c for _, c in examples])
-    return CategoryModel(pipeline, len(examples))
+    severity = None
+    if severity_examples and len({level for _, level in severity_examples}) >= 2:
+        severity = SeverityModel(_fit(severity_examples), len(severity_examples))
+    return CategoryModel(_fit(examples), len(examples), severity=severity)
 
 
-def retrain(examples: Iterable[tuple[str, str]], model_path: Path) -> CategoryModel:
-    model = train(list(examples))
+def retrain(
+    examples: Iterable[tuple[str, str]],
+    model_path: Path,
+    severity_examples: Iterable[tuple[str, str]] = (),
+) -> CategoryModel:
+    model = train(list(examples), list(severity_examples))
     model.save(model_path)
     return model

@@ -1,7 +1,7 @@
 """Classify stage: give a new case its category and severity, with the reasons, on the case row.
 
 Reads the complaint (subject and the complainant's first mail), runs `workers.classify` with the
-category model when one has been trained, stores the result and an Event `classified`, commits,
+category model (and the severity model saved with it) when one has been trained, stores the result and an Event `classified`, commits,
 then hands the case to routing (`workers.route_stage.route_case`). Runs any number of times for
 the same case: a value staff set (`category_set_by`, `severity_set_by`) is never overwritten, a
 severity never goes down on a rerun, and a rerun that finds nothing new writes nothing.
@@ -86,11 +86,13 @@ def current_model() -> CategoryModel | None:
 
 def classification_record(result: Classification, model: CategoryModel | None) -> dict[str, Any]:
     """The JSON kept on the case: what staff are shown as the why of the category and severity."""
+    severity = getattr(model, "severity", None)  # None too in a file saved before it existed
     return {"category": result.category, "severity": result.severity,
             "confidence": result.confidence, "reasons": result.reasons,
             "hits": [{**asdict(hit), "evidence": list(hit.evidence)} for hit in result.hits],
             "needs_review": result.needs_review,
-            "model_examples": model.examples_count if model is not None else 0}
+            "model_examples": model.examples_count if model is not None else 0,
+            "severity_model_examples": severity.examples_count if severity is not None else 0}
 
 
 def highest(*levels: str | None) -> str:

@@ -2,9 +2,9 @@
 
 A public contract: `classify --json` prints {"category", "severity", "confidence", "reasons",
 "needs_review"} (keys may be added, never removed). `classify --retrain` rebuilds
-var/classifier.pkl from staff-confirmed cases: from the database through
-`workers.training_data.load_confirmed_examples()`, or from `--from-jsonl` lines with "text" and
-"category". Wire it with `register(app)`; the work is `workers.classify` and
+var/classifier.pkl (the category model and the severity model) from staff-confirmed cases: from
+the database through `workers.training_data`, or from `--from-jsonl` lines with "text" and
+"category" and/or "severity". Wire it with `register(app)`; the work is `workers.classify` and
 `workers.classifier_model`.
 """
 
@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import email
 import email.policy
+import importlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import charset_normalizer
 import typer
 
-from config.policy_classify import ClassifyPolicy, load_classify_policy
+from config.policy_classify import SEVERITIES, ClassifyPolicy, load_classify_policy
 from config.settings import get_settings
 
 if TYPE_CHECKING:  # jieba and scikit-learn load only when the command runs
@@ -165,43 +165,69 @@ def _retrain(
 ) -> None:
     from workers.classifier_model import retrain
 
-    codes = {c.code for c in policy.categories}
-    examples = list(_confirmed_examples(from_jsonl))
-    known = [(text, code) for text, code in examples if code in codes]
-    if len(known) < len(examples):
-        typer.echo(f"skipped {len(examples) - len(known)} cases of unknown categories", err=True)
+    examples, severity_examples = _confirmed_examples(from_jsonl)
+    known = _known(examples, {c.code for c in policy.categories}, "categories")
+    known_levels = _known(severity_examples, set(SEVERITIES), "severities")
     try:
-        model = retrain(known, model_path)
+        model = retrain(known, model_path, known_levels)
     except ValueError as exc:
         typer.echo(f"cannot train: {exc}", err=True)
         raise typer.Exit(1) from exc
     counts = dict(Counter(code for _, code in known).most_common())
+    levels = dict(Counter(level for _, level in known_levels).most_common())
+    severity_count = model.severity.examples_count if model.severity is not None else 0
     if as_json:
-        summary = {"examples": model.examples_count, "categories": counts, "model": str(model_path)}
+        summary = {"examples": model.examples_count, "categories": counts,
+                   "severity_examples": severity_count, "severities": levels,
+                   "model": str(model_path)}  # fmt: skip
         typer.echo(json.dumps(summary, ensure_ascii=False))
     else:
-        typer.echo(f"trained on {model.examples_count} confirmed cases, saved to {model_path}")
-    if model.examples_count < policy.classifier.min_examples:
-        typer.echo(f"note: the model joins the rules from {policy.classifier.min_examples} "
+        typer.echo(f"trained on {model.examples_count} confirmed cases ({severity_count} with a "
+                   f"staff-set severity), saved to {model_path}")  # fmt: skip
+    minimum = policy.classifier.min_examples
+    if model.examples_count < minimum:
+        typer.echo(f"note: the model joins the rules from {minimum} "
                    "cases on; until then the rules decide alone", err=True)  # fmt: skip
+    if severity_count < minimum:
+        typer.echo(f"note: the severity model joins the rules from {minimum} cases with a "
+                   "staff-set severity (of two severities at least) on", err=True)  # fmt: skip
 
 
-def _confirmed_examples(from_jsonl: Path | None) -> Iterable[tuple[str, str]]:
+def _known(
+    examples: list[tuple[str, str]], labels: set[str], what: str
+) -> list[tuple[str, str]]:
+    known = [(text, label) for text, label in examples if label in labels]
+    if len(known) < len(examples):
+        typer.echo(f"skipped {len(examples) - len(known)} cases of unknown {what}", err=True)
+    return known
+
+
+def _confirmed_examples(
+    from_jsonl: Path | None,
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(text, category) and (text, severity) pairs staff set."""
     if from_jsonl is not None:
-        return _read_jsonl(from_jsonl)
+        return _read_jsonl(from_jsonl, "category"), _read_jsonl(from_jsonl, "severity")
     try:
-        from workers.training_data import load_confirmed_examples
+        # By its full name (sys.modules), not as an attribute of the `workers` package.
+        training_data = importlib.import_module("workers.training_data")
     except ModuleNotFoundError as exc:
         if exc.name != "workers.training_data":
             raise
         typer.echo("no database source of confirmed cases yet: use --from-jsonl PATH", err=True)
         raise typer.Exit(2) from exc
-    return load_confirmed_examples()
+    # A source without severities (an older module) trains the category model alone.
+    load_severities = getattr(training_data, "load_confirmed_severity_examples", list)
+    return list(training_data.load_confirmed_examples()), list(load_severities())
 
 
-def _read_jsonl(path: Path) -> Iterable[tuple[str, str]]:
+def _read_jsonl(path: Path, field: str) -> list[tuple[str, str]]:
+    """(text, row[field]) of the lines that have the field."""
+    pairs = []
     with open(path, encoding="utf-8") as f:
         for line in f:
             if line.strip():
                 row = json.loads(line)
-                yield row["text"], row["category"]
+                if row.get(field) is not None:
+                    pairs.append((row["text"], row[field]))
+    return pairs

@@ -1,13 +1,16 @@
-"""What the category model learns from: (text, category) of the cases staff categorised.
+"""What the models learn from: (text, category) and (text, severity) of the cases staff set.
 
-A case counts when staff set its category (`#category` / `#分类`, which records
-`category_set_by`): a correction, or a confirmation when they write the code it already had.
-Cases the classifier categorised alone never count, so the model cannot learn its own mistakes.
+A case counts for the category model when staff set its category (`#category` / `#分类`, which
+records `category_set_by`): a correction, or a confirmation when they write the code it already
+had; and for the severity model when staff set its severity (`#severity`, `severity_set_by`).
+Values the classifier set alone never count, so the models cannot learn their own mistakes.
 The text is the one the classify stage reads (`case_text`), so training and use see the same.
 Next hop: `complaintdesk classify --retrain` fits `workers.classifier_model` on these pairs.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import Subquery, func, select
 from sqlmodel import Session
@@ -37,18 +40,33 @@ def complaint_message(session: Session, case_id: int) -> Message | None:
         .order_by(Message.id).limit(1)).scalar_one_or_none()
 
 
-def confirmed_examples(session: Session) -> list[tuple[str, str]]:
+def _examples(session: Session, value: Any, set_by: Any) -> list[tuple[str, str]]:
+    """(text, value) of the cases where staff set the column `value` (recorded in `set_by`)."""
     first = _first_complaints()
     rows = session.execute(
-        select(Case.subject, Message.body_text, Case.category)
+        select(Case.subject, Message.body_text, value)
         .join(first, first.c.case_id == Case.id)
         .join(Message, Message.id == first.c.message_id)
-        .where(Case.category_set_by.is_not(None), Case.category.is_not(None))
+        .where(set_by.is_not(None), value.is_not(None))
         .order_by(Case.id)).all()
-    return [(case_text(subject, body), category) for subject, body, category in rows]
+    return [(case_text(subject, body), label) for subject, body, label in rows]
+
+
+def confirmed_examples(session: Session) -> list[tuple[str, str]]:
+    return _examples(session, Case.category, Case.category_set_by)
+
+
+def confirmed_severity_examples(session: Session) -> list[tuple[str, str]]:
+    return _examples(session, Case.severity, Case.severity_set_by)
 
 
 def load_confirmed_examples(db_url: str | None = None) -> list[tuple[str, str]]:
     """Every staff-categorised case in the database (the process's App by default)."""
     with session_scope(db_url or get_app().db_url) as session:
         return confirmed_examples(session)
+
+
+def load_confirmed_severity_examples(db_url: str | None = None) -> list[tuple[str, str]]:
+    """Every case whose severity staff set, in the database (the process's App by default)."""
+    with session_scope(db_url or get_app().db_url) as session:
+        return confirmed_severity_examples(session)

@@ -15,13 +15,14 @@ import pytest
 
 from config.policy_classify import ClassifyPolicy, load_classify_policy
 from config.settings import PROJECT_ROOT
-from workers.classifier_model import CategoryModel, ModelFileError, train
+from workers.classifier_model import CategoryModel, ModelFileError, SeverityModel, train
 from workers.classify import (
     Classification,
     chinese_number,
     classify,
     find_amounts,
     find_words,
+    severity_from_model,
 )
 from workers.textnorm import normalise, script
 
@@ -47,7 +48,10 @@ def complaints() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def model(complaints: list[dict[str, str]]) -> CategoryModel:
-    return train([(c["text"], c["category"]) for c in complaints if c["split"] == "train"])
+    # Both models, so that the held-back figures below cover the severity model's raises too.
+    rows = [c for c in complaints if c["split"] == "train"]
+    return train([(c["text"], c["category"]) for c in rows],
+                 [(c["text"], c["severity"]) for c in rows])
 
 
 def held_back(complaints: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -301,6 +305,87 @@ def test_staff_corrections_are_learnt(policy, complaints) -> None:
     assert "model: transaction" in after.reasons[-1]
 
 
+# Dropped calls for weeks: no severity signal, so the rules say general; staff raise them.
+DROPPED_CALLS = [
+    "手机信号差，打电话老是掉线，已经好几个星期了。",
+    "最近几周通话经常中断，打着打着就断了。",
+    "连续几个星期，每天打电话都会掉线好几次。",
+    "通话总是掉线，持续了好几周，影响工作。",
+    "这几个星期电话一直掉线，说不了两句就断。",
+    "我家这边打电话频繁掉线，已经持续三周了。",
+]
+NEW_DROPPED_CALLS = "打电话又老是掉线，已经好几周了，请处理。"
+
+
+def train_split(complaints: list[dict[str, str]], field: str) -> list[tuple[str, str]]:
+    return [(c["text"], c[field]) for c in complaints if c["split"] == "train"]
+
+
+def test_staff_severity_corrections_are_learnt(policy, complaints) -> None:
+    categories = train_split(complaints, "category")
+    severities = train_split(complaints, "severity")
+    before = classify(NEW_DROPPED_CALLS, policy, train(categories, severities))
+    assert before.severity == "general"
+
+    corrected = severities + [(t, "important") for t in DROPPED_CALLS]
+    after = classify(NEW_DROPPED_CALLS, policy, train(categories, corrected))
+    assert after.severity == "important"
+    assert after.reasons[1].startswith("severity important: like cases staff rated important")
+    assert "rules said general: no severity signal" in after.reasons[1]
+    assert any(r.startswith("model severity: important") for r in after.reasons)
+    assert after.reasons[-1].startswith("model: ")  # the category model's line stays last
+    [hit] = [h for h in after.hits if h.rule == "severity_model"]
+    assert hit.level == "important" and f"on {len(corrected)} staff-set" in hit.evidence[0]
+
+
+def test_the_severity_model_never_lowers_the_rules(policy, complaints) -> None:
+    # Staff rated the dropped calls general many times over: the model is sure of general...
+    severities = train_split(complaints, "severity") + [(t, "general") for t in DROPPED_CALLS * 3]
+    model = train(train_split(complaints, "category"), severities)
+    text = NEW_DROPPED_CALLS + "记者已经来采访过了。"
+    assert model.severity is not None and model.severity.predict(text)[0][0] == "general"
+    # ... but a major signal keeps it major, and a category's floor keeps it at that floor.
+    assert classify(text, policy, model).severity == "major"
+    assert classify("新买的耳机做工很差，线头很多", policy, model).severity == "important"
+
+
+@pytest.mark.parametrize(
+    ("rules", "predicted", "raised"),
+    [
+        ("general", [("important", 0.75), ("general", 0.25)], "important"),
+        ("general", [("important", 0.65), ("general", 0.35)], None),  # not confident
+        ("general", [("major", 0.78), ("general", 0.22)], None),  # a major needs 0.8
+        ("important", [("major", 0.85), ("general", 0.15)], "major"),
+        ("major", [("general", 0.99), ("major", 0.01)], None),  # never lowers
+        ("important", [("important", 0.99)], None),  # nothing to raise
+    ],
+)
+def test_the_severity_model_only_raises_when_confident(rules, predicted, raised) -> None:
+    hit = severity_from_model(rules, predicted, 200)
+    assert (hit.level if hit else None) == raised
+
+
+def test_a_small_severity_model_is_not_used(policy, model) -> None:
+    small = SeverityModel(model.pipeline, examples_count=policy.classifier.min_examples - 1)
+    with_small = CategoryModel(model.pipeline, model.examples_count, severity=small)
+    result = classify(NEW_DROPPED_CALLS, policy, with_small)
+    assert not any(r.startswith("model severity:") for r in result.reasons)
+
+
+def test_a_model_file_from_before_severity_still_loads(
+    tmp_path: Path, policy, model: CategoryModel
+) -> None:
+    old = CategoryModel(model.pipeline, model.examples_count)
+    del old.__dict__["severity"]  # as unpickled from a file written before the field existed
+    path = tmp_path / "classifier.pkl"
+    old.save(path)
+    loaded = CategoryModel.load(path)
+    assert loaded.severity is None
+    result = classify(NEW_DROPPED_CALLS, policy, loaded)
+    assert result.severity == "general"
+    assert any(r.startswith("model: ") for r in result.reasons)
+
+
 def test_model_round_trips_through_a_file(tmp_path: Path, model: CategoryModel) -> None:
     path = tmp_path / "var" / "classifier.pkl"
     model.save(path)
@@ -308,6 +393,20 @@ def test_model_round_trips_through_a_file(tmp_path: Path, model: CategoryModel) 
     text = "我的快递三天都没有物流信息"
     assert loaded.predict(text) == model.predict(text)
     assert loaded.examples_count == model.examples_count
+
+
+def test_a_severity_model_round_trips_through_a_file(tmp_path: Path, complaints) -> None:
+    model = train(train_split(complaints, "category"), train_split(complaints, "severity"))
+    path = tmp_path / "classifier.pkl"
+    model.save(path)
+    loaded = CategoryModel.load(path)
+    assert loaded.severity is not None and model.severity is not None
+    assert loaded.severity.predict(NEW_DROPPED_CALLS) == model.severity.predict(NEW_DROPPED_CALLS)
+
+
+def test_one_severity_alone_trains_no_severity_model(complaints) -> None:
+    model = train(train_split(complaints, "category"), [("掉线", "important"), ("断网", "important")])
+    assert model.severity is None
 
 
 def test_a_model_file_of_another_version_is_refused(tmp_path: Path, model: CategoryModel) -> None:

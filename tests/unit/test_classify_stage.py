@@ -45,6 +45,7 @@ def test_the_case_keeps_its_classification_and_why(app: App, drain) -> None:
     assert {"rule": "severity_signals", "target": "media", "evidence": ["媒体"],
             "level": "major"} in record["hits"]
     assert record["needs_review"] is False and 0 < record["confidence"] <= 1
+    assert record["model_examples"] == record["severity_model_examples"] == 0  # rules alone
     [event] = events(app, case.id, "classified")
     assert event.detail["reasons"] == record["reasons"]
     # A major case must be answered within 12 hours, not the general 24.

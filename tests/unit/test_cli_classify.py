@@ -108,8 +108,12 @@ def test_retrain_from_jsonl_then_classify_with_the_model(run, tmp_path: Path) ->
     summary = json.loads(result.stdout)
     assert summary["examples"] == len(rows)
     assert summary["categories"]["privacy"] == sum(r["category"] == "privacy" for r in rows)
+    assert summary["severity_examples"] == len(rows)  # every labelled row has a severity
+    assert summary["severities"]["major"] == sum(r["severity"] == "major" for r in rows)
     data = json.loads(run("--json", stdin="积分被清零了".encode(), model=model).stdout)
+    assert {"category", "severity", "confidence", "reasons"} <= data.keys()
     assert any(reason.startswith("model: ") for reason in data["reasons"])
+    assert any(reason.startswith("model severity: ") for reason in data["reasons"])
 
 
 def test_retrain_reads_the_database_source_when_there_is_one(
@@ -121,7 +125,19 @@ def test_retrain_reads_the_database_source_when_there_is_one(
     result = run("--retrain", "--json", model=tmp_path / "m.pkl")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["examples"] == 2
+    assert json.loads(result.stdout)["severity_examples"] == 0  # a source without severities
     assert "the model joins the rules from 50 cases on" in result.stderr
+
+
+def test_retrain_skips_unknown_severities(run, tmp_path: Path) -> None:
+    rows = [{"text": "积分被清零", "category": "transaction", "severity": "urgent"},
+            {"text": "泄露个人信息", "category": "privacy"}]
+    source = tmp_path / "confirmed.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    result = run("--retrain", "--from-jsonl", str(source), "--json", model=tmp_path / "m.pkl")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["severity_examples"] == 0
+    assert "skipped 1 cases of unknown severities" in result.stderr
 
 
 def test_retrain_without_a_source_says_what_to_do(run, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,5 +1,6 @@
-"""The learning loop through the database (issue 6): staff correct the category of similar
-cases, `complaintdesk classify --retrain` learns from them, and the next one comes in right."""
+"""The learning loop through the database (issue 6): staff correct the category or the severity
+of similar cases, `complaintdesk classify --retrain` learns from them, and the next one comes in
+right."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from models.db import session_scope
 from tests.unit.triage import complain, isolated_model_path, reload
 from workers.app import App
 from workers.cli import app as cli
-from workers.training_data import load_confirmed_examples
+from workers.training_data import load_confirmed_examples, load_confirmed_severity_examples
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "complaints.jsonl"
 # A kind of complaint the keyword rules do not know: loyalty points that vanished.
@@ -35,13 +36,16 @@ def model_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def staff_categorised_case(app: App, subject: str, body: str, category: str | None,
-                           set_by: str | None = "li") -> int:
-    """A case as it stands after staff answered `#category` (set_by) or never did (None)."""
+                           set_by: str | None = "li", severity: str | None = None,
+                           severity_set_by: str | None = None) -> int:
+    """A case as it stands after staff answered `#category` (set_by) or never did (None), and
+    likewise `#severity`."""
     with session_scope(app.db_url) as s:
         # Numbers of their own: the pipeline's cases number from TS-<this year>-000001.
         number = f"OLD-2000-{s.execute(select(func.count()).select_from(Case)).scalar_one():06d}"
         case = Case(number=number, subject=subject, complainant_email="c@example.net",
-                    category=category, category_set_by=set_by)
+                    category=category, category_set_by=set_by, severity=severity,
+                    severity_set_by=severity_set_by)
         s.add(case)
         s.flush()
         s.add(Message(case_id=case.id, direction="in", role="complainant", subject=subject,
@@ -81,3 +85,49 @@ def test_corrections_teach_the_classifier(app: App, drain) -> None:
     assert after.category == "transaction"
     assert any(reason.startswith("model: transaction") for reason in after.classification["reasons"])
     assert reload(app, before.id).category == "other"  # a case already classified stays as it is
+
+
+def test_only_cases_staff_set_the_severity_of_are_severity_examples(app: App) -> None:
+    staff_categorised_case(app, "掉线", "掉线几周了。", "service_quality", severity="important",
+                           severity_set_by="li")
+    staff_categorised_case(app, "断网", "断网三天。", "service_quality", severity="general")
+    assert load_confirmed_severity_examples() == [("掉线\n掉线几周了。", "important")]
+    assert len(load_confirmed_examples()) == 2  # both categories were staff-set
+
+
+# Calls that keep dropping for weeks: no severity signal, so the rules say general.
+DROPPED_CALLS = [
+    ("电话老是掉线", "手机信号差，打电话老是掉线，已经好几个星期了。"),
+    ("通话经常中断", "最近几周通话经常中断，打着打着就断了。"),
+    ("每天掉线", "连续几个星期，每天打电话都会掉线好几次。"),
+    ("通话掉线", "通话总是掉线，持续了好几周，影响工作。"),
+    ("电话一直掉线", "这几个星期电话一直掉线，说不了两句就断。"),
+    ("频繁掉线", "我家这边打电话频繁掉线，已经持续三周了。"),
+]
+
+
+def test_severity_corrections_teach_the_classifier(app: App, drain) -> None:
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
+    for row in rows:
+        if row["split"] == "train":
+            staff_categorised_case(app, "", row["text"], row["category"],
+                                   severity=row["severity"], severity_set_by="li")
+    before = complain(app, drain, "电话又掉线", "打电话又老是掉线，已经好几周了，请处理。")
+    assert before.severity == "general"
+    # Staff raised these to important (#severity important).
+    for subject, body in DROPPED_CALLS:
+        staff_categorised_case(app, subject, body, "service_quality", severity="important",
+                               severity_set_by="li")
+
+    result = CliRunner().invoke(cli, ["classify", "--retrain", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["severity_examples"] == summary["examples"]
+
+    after = complain(app, drain, "电话掉线", "打电话又老是掉线，已经好几周了，请处理。")
+    assert after.severity == "important"
+    record = after.classification
+    assert record["reasons"][1].startswith("severity important: like cases staff rated")
+    assert record["severity_model_examples"] == summary["severity_examples"]
+    assert any(hit["rule"] == "severity_model" for hit in record["hits"])
+    assert reload(app, before.id).severity == "general"  # a case already classified stays
