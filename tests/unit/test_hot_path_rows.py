@@ -23,7 +23,8 @@ from workers.store import store_raw
 
 AT = datetime(2024, 3, 4, 1, 30, tzinfo=UTC)
 ACK_CONTEXT = {"received_at_text": "x", "feedback_due_text": "y", "original_subject": "s",
-               "organisation": "o"}
+               "organisation": "o", "stage": "received", "next_date_text": "y",
+               "next_what": "the latest time of our first answer to you"}
 
 
 def _case(s, number: str = "TS-2024-000001") -> Case:
