@@ -19,11 +19,12 @@ broker.add_middleware(Sweeper())
 
 def warm_up() -> None:
     """Load at boot what the first classification would load mid-run, holding the GIL for
-    seconds while other threads wait: scikit-learn (the model's module) and OpenCC's tables."""
+    seconds while other threads wait: scikit-learn (the model's module), OpenCC's tables and
+    jieba's dictionary (the keyword rules' word boundaries)."""
     from workers import classifier_model  # noqa: F401
-    from workers.textnorm import normalise
+    from workers.textnorm import normalise, word_bounds
 
-    normalise("預熱")
+    word_bounds(normalise("預熱"))
 
 
 warm_up()
