@@ -104,7 +104,7 @@ class Flavour:
     name: str  # a name for reports: which client this imitates
     label: str  # charset label written in the mail
     codec: str  # Python codec that really produced the bytes
-    language: str  # zh-CN | en: the reply language we expect
+    language: str  # zh-CN | zh-TW | en: the reply language we expect
     transfer: str  # base64 | quoted-printable | 8bit
     subjects: list[str]
     bodies: list[str]
@@ -125,7 +125,7 @@ FLAVOURS = [
     Flavour("webmail-utf8-8bit", "utf-8", "utf-8", "zh-CN", "8bit", _SIMPLIFIED_SUBJECTS,
             _SIMPLIFIED_BODIES, _SIMPLIFIED_NAMES, _ATTACHMENTS),
     # Outlook on a Taiwan Windows: Big5, quoted-printable.
-    Flavour("outlook-big5", "big5", "big5", "zh-CN", "quoted-printable", _TRADITIONAL_SUBJECTS,
+    Flavour("outlook-big5", "big5", "big5", "zh-TW", "quoted-printable", _TRADITIONAL_SUBJECTS,
             _TRADITIONAL_BODIES, _TRADITIONAL_NAMES, _TRAD_ATTACHMENTS, rfc2231_names=False),
     # English clients: us-ascii/utf-8, 7bit or quoted-printable.
     Flavour("outlook-en", "us-ascii", "ascii", "en", "8bit", _ENGLISH_SUBJECTS, _ENGLISH_BODIES,
@@ -203,7 +203,7 @@ def complaint(index: int, seed: int = 0, intake: str = INTAKE, attachments: int 
     rng = random.Random(f"{seed}:{index}")
     flavour = FLAVOURS[index % len(FLAVOURS)]
     name = rng.choice(flavour.names)
-    subject = f"{rng.choice(flavour.subjects)}（{index + 1}）" if flavour.language == "zh-CN" \
+    subject = f"{rng.choice(flavour.subjects)}（{index + 1}）" if flavour.language.startswith("zh") \
         else f"{rng.choice(flavour.subjects)} (ref {index + 1})"
     body = rng.choice(flavour.bodies)
     n_att = attachments if attachments is not None else (1 if index % 5 == 2 else 0)
@@ -243,7 +243,8 @@ def reply_to(ack: bytes, original: GeneratedMail, text: str) -> bytes:
     ack_id = str(msg["Message-ID"]).strip()
     refs = " ".join(filter(None, [str(msg.get("References", "")).strip(), ack_id]))
     to = parseaddr(str(msg["Reply-To"]))[1]
-    subject = f"回复：{msg['Subject']}" if original.language == "zh-CN" else f"Re: {msg['Subject']}"
+    subject = f"回复：{msg['Subject']}" if original.language.startswith("zh") \
+        else f"Re: {msg['Subject']}"
     quoted = "\n".join(f"> {line}" for line in msg.get_body(("plain",)).get_content().splitlines())
     body = f"{text}\n\n{quoted}\n".replace("\n", "\r\n")
     headers = [

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from models import Case, OutboundEmail
 from workers.app import App
-from workers.case_mail import stage_label
+from workers.case_mail import language_of, stage_label
 from workers.outbox import ReplyRequest, queue_reply
 from workers.parse import ParsedMail
 
@@ -16,9 +16,9 @@ _FIRST_ANSWER = ("我们给您初步答复的最迟时间", "the latest time of 
 def acknowledgement_request(app: App, case: Case, mail: ParsedMail) -> ReplyRequest:
     cal = app.calendar
     sla = app.policy.sla
-    lang = case.language
+    lang = language_of(app, case.language)  # the templates' language: zh-TW reads zh-CN's
     due = cal.add_hours(case.received_at, sla.first_feedback_hours)
-    organisation = app.policy.organisation_zh if lang == "zh-CN" else app.policy.organisation_en
+    organisation = app.policy.organisation_en if lang == "en" else app.policy.organisation_zh
     return ReplyRequest(
         kind="acknowledgement",
         occasion=mail.message_id or f"raw{case.id}",

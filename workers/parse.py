@@ -33,6 +33,8 @@ from mailparser.dates import parse_mail_date
 from mailparser.exceptions import MailParserRecursionError
 from mailparser.utils import get_addresses
 
+from workers.textnorm import is_traditional
+
 # mail-parser warns on every part type it does not model (delivery reports, rfc822-headers);
 # we handle those parts ourselves, so its warnings are noise in the worker log.
 logging.getLogger("mailparser").setLevel(logging.ERROR)
@@ -340,12 +342,15 @@ def strip_reply_prefixes(subject: str) -> str:
 
 
 def detect_language(text: str) -> str:
-    """Language of a text: zh-CN when Han characters are at least half of the words (one Han
-    character counts as one word), else en. Quoted lines ('> ') are ignored."""
+    """Language of a text: Chinese when Han characters are at least half of the words (one Han
+    character counts as one word), else en; zh-TW when the Chinese is in traditional
+    characters, else zh-CN. Quoted lines ('> ') are ignored."""
     own = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith(">"))
     han = len(_HAN.findall(own))
     words = len(_LATIN_WORD.findall(own))
-    return "zh-CN" if han and han >= words else "en"
+    if not han or han < words:
+        return "en"
+    return "zh-TW" if is_traditional(own) else "zh-CN"
 
 
 # --- MIME parts --------------------------------------------------------------------------

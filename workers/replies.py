@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from config.settings import PROJECT_ROOT
+from workers.textnorm import to_traditional
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
@@ -41,6 +42,15 @@ def template_language(language: str, available: list[str]) -> str:
         return language
     base = language.split("-")[0]
     return next((lang for lang in available if lang.split("-")[0] == base), available[0])
+
+
+# Readers of traditional characters: our zh-CN templates, converted (OpenCC s2t), serve them.
+TRADITIONAL_CHINESE = ("zh-TW", "zh-HK", "zh-MO", "zh-Hant")
+
+
+def in_traditional_characters(rendered: RenderedReply) -> RenderedReply:
+    return RenderedReply(subject=to_traditional(rendered.subject),
+                         text=to_traditional(rendered.text), html=to_traditional(rendered.html))
 
 
 def render_reply(kind: str, language: str, context: dict[str, Any]) -> RenderedReply:

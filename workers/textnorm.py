@@ -62,6 +62,42 @@ def _convertible() -> frozenset[str] | None:
     return frozenset(chars) or None
 
 
+# Traditional when at least this share of the Han characters is one t2s changes: simplified
+# mail has a stray one now and then (乾, 著 in names), traditional mail has a third or more.
+_TRADITIONAL_SHARE = 0.1
+
+
+def is_traditional(text: str) -> bool:
+    """Whether Chinese text is written in traditional characters (Taiwan, Hong Kong, Macau)."""
+    han = _HAN.findall(text)
+    if not han:
+        return False
+    convertible = _convertible()
+    if convertible is None:
+        changed = sum(a != b for a, b in zip(text, to_simplified(text), strict=False))
+    else:
+        changed = sum(ch in convertible for ch in han)
+    return changed >= _TRADITIONAL_SHARE * len(han)
+
+
+@lru_cache(maxsize=1)
+def _to_traditional() -> opencc.OpenCC:
+    # Taiwan's standard forms (為, 核實), which Hong Kong and Macau readers read as well.
+    return opencc.OpenCC("s2tw")
+
+
+# Where OpenCC's longest match splits a phrase wrongly: 直接回复 → 直接回複 (接回 matched first).
+_TRADITIONAL_FIXES = {"回複": "回覆"}
+
+
+def to_traditional(text: str) -> str:
+    """OpenCC s2tw: our simplified-Chinese replies for a reader of traditional characters."""
+    text = _to_traditional().convert(text)
+    for wrong, right in _TRADITIONAL_FIXES.items():
+        text = text.replace(wrong, right)
+    return text
+
+
 def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     return _SPACE.sub(" ", to_simplified(text).lower()).strip()

@@ -94,6 +94,8 @@ def check_acknowledgement(msg: EmailMessage, mail: GeneratedMail, envelope: Rece
     text = msg.get_body(("plain",)).get_content()
     if mail.language == "zh-CN":
         assert f"案件编号为 {number}" in text
+    elif mail.language == "zh-TW":  # Big5 from Taiwan: answered in traditional characters
+        assert f"案件編號為 {number}" in text
     else:
         assert f"Your case number is {number}" in text
         assert not HAN.search(text), text

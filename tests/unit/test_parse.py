@@ -408,7 +408,10 @@ def test_strip_reply_prefixes(subject: str, clean: str) -> None:
     ("text", "language"),
     [
         ("我家宽带从上周开始频繁断线，ADSL 灯一直闪，请尽快处理。", "zh-CN"),
-        ("本人於台北市申裝的光纖寬頻每晚斷線", "zh-CN"),
+        ("本人於台北市申裝的光纖寬頻每晚斷線", "zh-TW"),
+        ("打咗三次電話都冇人嚟整，啲客服仲話係我部機嘅問題", "zh-TW"),
+        # A stray traditional character in simplified text (a name) keeps it simplified.
+        ("陈著先生：我家宽带从上周开始频繁断线，客服一直不处理，请尽快解决。", "zh-CN"),
         ("My broadband has been down for three days, please fix it.", "en"),
         ("Dear team, my name is 张三 and my broadband has been down for three days.", "en"),
         ("Thanks!\n> 您好，您的投诉已受理，编号 TS-2026-000123。我们将在5个工作日内答复。", "en"),
@@ -423,7 +426,8 @@ def test_detect_language(text: str, language: str) -> None:
     ("name", "language"),
     [
         ("outlook_zh_plain.eml", "zh-CN"),
-        ("big5_taiwan.eml", "zh-CN"),
+        ("big5_taiwan.eml", "zh-TW"),
+        ("big5hkscs.eml", "zh-TW"),
         ("english_complaint.eml", "en"),
         ("reply_with_quote_gmail.eml", "en"),
     ],
