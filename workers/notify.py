@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from config.policy_staff import StaffMember, members_of
-from models import Attachment, Case, Event, OutboundEmail
+from models import Attachment, Case, Event, Message, OutboundEmail
 from workers import deadlines
 from workers.app import App
 from workers.commands import HELP_TEXT
@@ -26,7 +26,7 @@ from workers.outbox import ReplyRequest, queue_reply
 from workers.redact import StaffView, staff_view
 from workers.replies import template_language
 from workers.route import RoutingDecision
-from workers.training_data import complaint_message
+from workers.training_data import complaint_message, complaint_messages
 from workers.transitions import STATE_LABELS, State
 
 SEVERITY_LABELS = {"general": ("一般", "general"), "important": ("重要", "important"),
@@ -103,14 +103,45 @@ def evidence(classification: dict[str, Any]) -> list[dict[str, Any]]:
              "words": ", ".join(hit["evidence"])} for hit in classification.get("hits", [])]
 
 
-def complaint_context(session: Session, app: App, case: Case, view: StaffView) -> dict[str, Any]:
-    """The complainant and the complaint as this member may see them: outside intake, the
-    subject, the text and the attachment names with the complainant's identity masked."""
+@dataclass(frozen=True)
+class Complaint:
+    """The complainant's first mail on a case and its attachments, as `complaint_context`
+    reads them (a batch loads those of all its cases at once: `complaints`)."""
+
+    message: Message | None
+    attachments: list[Attachment]
+
+
+def complaint(session: Session, case: Case) -> Complaint:
     message = complaint_message(session, case.id)
-    body = view(message.body_text if message else "").strip()
     attachments = [] if message is None else list(session.execute(
         select(Attachment).where(Attachment.message_id == message.id)
         .order_by(Attachment.id)).scalars())
+    return Complaint(message, attachments)
+
+
+def complaints(session: Session, case_ids: list[int]) -> dict[int, Complaint]:
+    """`complaint` of each of the cases, in two queries."""
+    messages = complaint_messages(session, case_ids)
+    by_message: dict[int, list[Attachment]] = {}
+    if messages:
+        for att in session.execute(
+                select(Attachment).where(Attachment.message_id.in_(
+                    [m.id for m in messages.values()])).order_by(Attachment.id)).scalars():
+            by_message.setdefault(att.message_id, []).append(att)
+    return {case_id: Complaint(messages.get(case_id),
+                               by_message.get(messages[case_id].id, [])
+                               if case_id in messages else [])
+            for case_id in case_ids}
+
+
+def complaint_context(session: Session, app: App, case: Case, view: StaffView,
+                      loaded: Complaint | None = None) -> dict[str, Any]:
+    """The complainant and the complaint as this member may see them: outside intake, the
+    subject, the text and the attachment names with the complainant's identity masked."""
+    found = loaded if loaded is not None else complaint(session, case)
+    message, attachments = found.message, found.attachments
+    body = view(message.body_text if message else "").strip()
     if len(body) > MAX_EXCERPT:
         body = body[:MAX_EXCERPT] + " …"
     return {"complainant": view.complainant, "case_subject": view(case.subject), "excerpt": body,
@@ -119,7 +150,8 @@ def complaint_context(session: Session, app: App, case: Case, view: StaffView) -
 
 
 def notification_context(session: Session, app: App, case: Case, member: StaffMember,
-                         decision: RoutingDecision, why: str, language: str) -> dict[str, Any]:
+                         decision: RoutingDecision, why: str, language: str,
+                         loaded: Complaint | None = None) -> dict[str, Any]:
     classification = case.classification or {}
     return {"staff_name": member.name, "staff_id": member.id, "why": why,
             "group_name": group_name(app, decision.group),
@@ -133,7 +165,8 @@ def notification_context(session: Session, app: App, case: Case, member: StaffMe
             "confidence": classification.get("confidence"),
             "category_codes": [c.code for c in app.policy.categories],
             "help_text": HELP_TEXT.get(language, HELP_TEXT["en"]),
-            **complaint_context(session, app, case, staff_view(app, case, member, language))}
+            **complaint_context(session, app, case, staff_view(app, case, member, language),
+                                loaded)}
 
 
 def _staff_request(kind: str, occasion: str, member: StaffMember, language: str,
@@ -146,8 +179,10 @@ def _staff_request(kind: str, occasion: str, member: StaffMember, language: str,
 
 
 def queue_owner_notifications(session: Session, app: App, case: Case,
-                              decision: RoutingDecision) -> list[OutboundEmail]:
-    """`staff_notification` to whoever now has to act on the case."""
+                              decision: RoutingDecision,
+                              loaded: Complaint | None = None) -> list[OutboundEmail]:
+    """`staff_notification` to whoever now has to act on the case (`loaded`: its complaint,
+    when the caller has read it already)."""
     language, to = staff_language(app), addressees(app, decision)
     if not to.members:  # nobody on duty anywhere: say so where `case show` lists the history
         session.add(Event(case_id=case.id, kind="notification_skipped",
@@ -155,7 +190,10 @@ def queue_owner_notifications(session: Session, app: App, case: Case,
                                   "reason": "nobody on duty in the group or in intake"}))
     rows = []
     for member in to.members:
-        context = notification_context(session, app, case, member, decision, to.why, language)
+        if loaded is None:  # read once for all the addressees
+            loaded = complaint(session, case)
+        context = notification_context(session, app, case, member, decision, to.why, language,
+                                       loaded)
         row = queue_reply(session, app, case, _staff_request(
             "staff_notification", f"assign:{member.id}", member, language, context))
         if row is not None:

@@ -11,6 +11,7 @@ chose before routing ran is kept, and every mail is keyed per (case, kind, staff
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from datetime import datetime
 
@@ -24,11 +25,17 @@ from models.db import session_scope
 from models.types import utcnow
 from workers.app import App, get_app
 from workers.broker import each_or_alone, ensure_broker
-from workers.notify import queue_leadership_notice, queue_owner_notifications
+from workers.notify import (
+    Complaint,
+    complaints,
+    queue_leadership_notice,
+    queue_owner_notifications,
+)
 from workers.route import RoutingDecision, route
 from workers.transitions import TERMINAL_STATES
 
 ensure_broker()
+log = logging.getLogger(__name__)
 
 ROUTER = "routing"  # Event.actor of the router's own decisions
 # Any fixed 64-bit number: the PostgreSQL advisory lock that makes routing one at a time.
@@ -52,24 +59,46 @@ def serialise_routing(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROUTING_LOCK})
 
 
+def _decision_of(detail: dict) -> tuple[RoutingDecision, bool]:
+    decision = RoutingDecision(detail["group"], detail["assignee"], detail["notify_leadership"],
+                               detail["reasons"])
+    return decision, not detail.get("kept_staff_assignment", False)
+
+
 def earlier_decision(session: Session, case_id: int) -> tuple[RoutingDecision, bool] | None:
     """The decision routing recorded for the case, and whether it chose the owner."""
     detail = session.execute(
         select(Event.detail).where(Event.case_id == case_id, Event.kind == "assigned",
                                    Event.actor == ROUTER)
         .order_by(Event.id).limit(1)).scalar_one_or_none()
-    if detail is None:
-        return None
-    decision = RoutingDecision(detail["group"], detail["assignee"], detail["notify_leadership"],
-                               detail["reasons"])
-    return decision, not detail.get("kept_staff_assignment", False)
+    return None if detail is None else _decision_of(detail)
 
 
-def decide(session: Session, app: App, case: Case) -> tuple[RoutingDecision, bool]:
-    """(the routing of the case, whether routing chose its owner) — recorded once per case."""
-    earlier = earlier_decision(session, case.id)
+def earlier_decisions(session: Session,
+                      case_ids: list[int]) -> dict[int, tuple[RoutingDecision, bool]]:
+    """`earlier_decision` of each of the cases that has one, in one query."""
+    if not case_ids:
+        return {}
+    first = (select(func.min(Event.id))
+             .where(Event.case_id.in_(case_ids), Event.kind == "assigned", Event.actor == ROUTER)
+             .group_by(Event.case_id))
+    rows = session.execute(select(Event.case_id, Event.detail).where(Event.id.in_(first)))
+    return {case_id: _decision_of(detail) for case_id, detail in rows}
+
+
+_NONE = object()  # decide(): the earlier decision is not known yet
+
+
+def decide(session: Session, app: App, case: Case, earlier: object = _NONE,
+           counts: dict[str, int] | None = None) -> tuple[RoutingDecision, bool]:
+    """(the routing of the case, whether routing chose its owner) — recorded once per case.
+
+    A batch passes the earlier decision it looked up for all its cases (None: none), and the
+    open counts it keeps up to date itself."""
+    if earlier is _NONE:
+        earlier = earlier_decision(session, case.id)
     if earlier is not None:
-        return earlier
+        return earlier  # type: ignore[return-value]
     if case.assigned_group or case.assignee:  # staff handed it on before routing ran
         group = case.assigned_group or app.policy.routing.intake_group
         decision = RoutingDecision(group, case.assignee, False,
@@ -77,7 +106,7 @@ def decide(session: Session, app: App, case: Case) -> tuple[RoutingDecision, boo
         chose = False
     else:
         decision = route(case.category or "other", case.severity or "general", app.policy,
-                         app.policy.staff, open_counts(session))
+                         app.policy.staff, open_counts(session) if counts is None else counts)
         case.assigned_group, case.assignee = decision.group, decision.assignee
         case.updated_at = utcnow()
         session.add(case)
@@ -107,6 +136,20 @@ def leadership_due(app: App, case: Case) -> bool:
         severity_rank(case.severity) >= severity_rank(routing.notify_leadership_at))
 
 
+def route_loaded(session: Session, app: App, case: Case, earlier: object = _NONE,
+                 counts: dict[str, int] | None = None,
+                 complaint: Complaint | None = None) -> list[int]:
+    """Route the row-locked, classified case inside the caller's transaction (which holds the
+    routing lock); the ids of outbox rows still to send."""
+    decision, chose = decide(session, app, case, earlier, counts)
+    rows = queue_owner_notifications(session, app, case, decision, complaint) if chose else []
+    if leadership_due(app, case):
+        reasons = [*(case.classification or {}).get("reasons", []), *decision.reasons]
+        rows += queue_leadership_notice(session, app, case, reasons)
+    session.flush()
+    return [row.id for row in rows if row.status == "queued" and row.id is not None]
+
+
 def route_stored(app: App, case_id: int) -> list[int]:
     """Route the case in the database; the ids of outbox rows still to send."""
     with session_scope(app.db_url) as session:
@@ -114,13 +157,49 @@ def route_stored(app: App, case_id: int) -> list[int]:
         case = session.get(Case, case_id, with_for_update=True)
         if case is None or case.category is None:
             return []  # not classified yet: the classify stage enqueues us when it is
-        decision, chose = decide(session, app, case)
-        rows = queue_owner_notifications(session, app, case, decision) if chose else []
-        if leadership_due(app, case):
-            reasons = [*(case.classification or {}).get("reasons", []), *decision.reasons]
-            rows += queue_leadership_notice(session, app, case, reasons)
-        session.flush()
-        return [row.id for row in rows if row.status == "queued" and row.id is not None]
+        return route_loaded(session, app, case)
+
+
+def route_many(app: App, case_ids: list[int]) -> tuple[list[int], list[int]]:
+    """Route a batch in one transaction under one routing lock, each case in its own
+    savepoint; returns (the ids of outbox rows still to send, the cases that raised, for the
+    one-at-a-time way).
+
+    The open counts are read once and kept up to date here as cases get their owner (what
+    reading them again for each case would return), and read again after a case rolls back.
+    """
+    outbound_ids: list[int] = []
+    failed: list[int] = []
+    with session_scope(app.db_url) as session:
+        serialise_routing(session)
+        cases = {case.id: case for case in session.execute(
+            select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
+            .with_for_update()).scalars()}
+        earlier = earlier_decisions(session, list(cases))
+        # The complaints quoted in the owners' notifications (cases routed before need none).
+        loaded = complaints(session, [i for i in cases if i not in earlier])
+        counts: dict[str, int] | None = None
+        for case_id in dict.fromkeys(case_ids):
+            case = cases.get(case_id)
+            if case is None or case.category is None:
+                continue  # not classified yet: the classify stage enqueues us when it is
+            if counts is None:
+                counts = open_counts(session)
+            # Whether routing, not staff or an earlier run, gives the case its owner now.
+            fresh = case_id not in earlier and not (case.assigned_group or case.assignee)
+            try:
+                with session.begin_nested():
+                    ids = route_loaded(session, app, case, earlier.get(case_id), counts,
+                                       loaded.get(case_id))
+            except Exception as e:  # this case only; its neighbours go on
+                log.warning("routing case %s: %s; retried on its own", case_id, e)
+                failed.append(case_id)
+                counts = None  # the counts may include its rolled-back owner
+                continue
+            outbound_ids += ids
+            if fresh and case.assignee is not None and case.status not in TERMINAL_STATES:
+                counts[case.assignee] = counts.get(case.assignee, 0) + 1
+    return outbound_ids, failed
 
 
 @dramatiq.actor(queue_name="triage", max_retries=5, min_backoff=500, max_backoff=30_000,
@@ -139,8 +218,13 @@ def route_batch(case_ids: list[int]) -> None:
     from workers.sender import send_outbound_batch
 
     app = get_app()
-    done = each_or_alone(case_ids, lambda case_id: route_stored(app, case_id), route_case, 500,
-                         "routing case")
-    outbound_ids = [i for _, ids in done for i in ids]
+    if not app.db_url.startswith("postgresql"):  # SQLite: no savepoints to lean on
+        done = each_or_alone(case_ids, lambda case_id: route_stored(app, case_id), route_case,
+                             500, "routing case")
+        outbound_ids = [i for _, ids in done for i in ids]
+    else:
+        outbound_ids, failed = route_many(app, case_ids)
+        for case_id in failed:
+            route_case.send_with_options(args=(case_id,), delay=500)
     if outbound_ids:
         send_outbound_batch.send(outbound_ids)

@@ -40,6 +40,18 @@ def complaint_message(session: Session, case_id: int) -> Message | None:
         .order_by(Message.id).limit(1)).scalar_one_or_none()
 
 
+def complaint_messages(session: Session, case_ids: list[int]) -> dict[int, Message]:
+    """`complaint_message` of each of the cases, in one query (a case without one is left out)."""
+    if not case_ids:
+        return {}
+    first = (select(func.min(Message.id))
+             .where(Message.case_id.in_(case_ids), Message.direction == "in",
+                    Message.role == "complainant")
+             .group_by(Message.case_id))
+    rows = session.execute(select(Message).where(Message.id.in_(first))).scalars()
+    return {message.case_id: message for message in rows if message.case_id is not None}
+
+
 def _examples(session: Session, value: Any, set_by: Any) -> list[tuple[str, str]]:
     """(text, value) of the cases where staff set the column `value` (recorded in `set_by`)."""
     first = _first_complaints()
