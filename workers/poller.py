@@ -15,6 +15,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext, suppress
+from datetime import datetime
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -38,6 +39,7 @@ def connect(cfg: ImapSettings) -> IMAPClient:
     context = ssl.create_default_context() if cfg.ssl else None
     client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.ssl, ssl_context=context,
                         timeout=cfg.timeout)
+    client.normalise_times = False  # INTERNALDATE with the server's offset, not naive local
     client.login(cfg.username, cfg.password.get_secret_value())
     return client
 
@@ -74,8 +76,11 @@ def check_uidvalidity(session: Session, cursor: MailboxCursor, uidvalidity: int)
     cursor.uidvalidity = uidvalidity
 
 
-def store_batch(app: App, key: str, uidvalidity: int, fetched: dict[int, bytes]) -> list[int]:
-    """One transaction: the rows and the cursor move together. Returns the new row ids."""
+def store_batch(app: App, key: str, uidvalidity: int, fetched: dict[int, bytes],
+                arrived: dict[int, datetime] | None = None) -> list[int]:
+    """One transaction: the rows and the cursor move together. Returns the new row ids.
+
+    `arrived`: the server's arrival time (INTERNALDATE) of each uid, where it told us."""
     with session_scope(app.db_url) as session:
         cursor = load_cursor(session, key)
         new_ids: list[int] = []
@@ -86,7 +91,8 @@ def store_batch(app: App, key: str, uidvalidity: int, fetched: dict[int, bytes])
             try:
                 # A racing poller's duplicate skips this mail only.
                 with session.begin_nested() if racing else nullcontext():
-                    row = store_raw(session, fetched[uid], key, uidvalidity, uid)
+                    row = store_raw(session, fetched[uid], key, uidvalidity, uid,
+                                    arrived_at=(arrived or {}).get(uid))
             except IntegrityError:
                 row = None
             if row is not None:
@@ -118,11 +124,15 @@ class Poller:
         uids = [u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
         stored = 0
         for batch in chunks(sorted(uids), self.cfg.fetch_batch):
-            fetched = {uid: data[b"BODY[]"] for uid, data in
-                       client.fetch(batch, ["BODY.PEEK[]"]).items() if b"BODY[]" in data}
-            if not fetched:
+            data = {uid: d for uid, d in
+                    client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]).items()
+                    if b"BODY[]" in d}
+            if not data:
                 continue
-            new_ids = store_batch(self.app, self.key, uidvalidity, fetched)
+            fetched = {uid: d[b"BODY[]"] for uid, d in data.items()}
+            arrived = {uid: d[b"INTERNALDATE"] for uid, d in data.items()
+                       if isinstance(d.get(b"INTERNALDATE"), datetime)}
+            new_ids = store_batch(self.app, self.key, uidvalidity, fetched, arrived)
             self.enqueue(new_ids)
             self.mark(client, max(fetched))
             stored += len(new_ids)

@@ -4,6 +4,7 @@ its row is committed, the server's \\Seen flag left alone, UIDVALIDITY changes s
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import dramatiq
 import psycopg
@@ -218,3 +219,19 @@ def test_mail_without_message_id_delivered_twice_is_one_row(stack: Stack) -> Non
     assert [raw for _, raw in raw_rows(stack)] == [NO_MESSAGE_ID, reused.raw, other]
     assert len(enqueued) == 3
     assert all(KEYWORD in f for f in server_flags(stack).values())  # the duplicate too
+
+
+def test_arrival_time_is_the_servers_when_it_is_believable(stack: Stack) -> None:
+    """A mail that came while the poller was down counts from when it came (INTERNALDATE): a
+    review request on the window's last day stays timely. One that a user moved in from an
+    old folder (INTERNALDATE a month ago) counts from now, or its deadlines would be long past.
+    """
+    now = datetime.now(UTC).replace(microsecond=0)
+    came, moved_in = complaints(2, seed=51)
+    with stack.mailbox.client() as imap:
+        imap.append("INBOX", came.raw, msg_time=now - timedelta(hours=5))
+        imap.append("INBOX", moved_in.raw, msg_time=now - timedelta(days=30))
+    assert poll_once(stack)[0] == 2
+    arrived = dict(query(stack.db_url, "SELECT message_id, received_at FROM raw_message"))
+    assert arrived[came.message_id] == now - timedelta(hours=5)
+    assert abs(arrived[moved_in.message_id] - datetime.now(UTC)) < timedelta(minutes=1)
