@@ -15,11 +15,9 @@ import unicodedata
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
-
-import opencc
 
 from workers.quoting import strip_quoted
+from workers.textnorm import to_simplified
 from workers.transitions import (
     REFUSAL_MESSAGES,
     STATE_LABELS,
@@ -256,14 +254,11 @@ def _match_name(rest: str) -> tuple[CommandSpec | None, int]:
     return max(candidates, key=lambda c: c[1], default=(None, 0))
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
 
 
 def _simplified(text: str) -> str:
     # 覆查 is a common variant of 复查 that t2s leaves alone (覆 is also a simplified form).
-    return _t2s().convert(unicodedata.normalize("NFKC", text)).replace("覆", "复")
+    return to_simplified(unicodedata.normalize("NFKC", text)).replace("覆", "复")
 
 
 def _parse_argument(

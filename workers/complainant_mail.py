@@ -46,6 +46,7 @@ from workers.intent import Intent, IntentKind, complainant_intent
 from workers.lifecycle import apply_trigger
 from workers.parse import ParsedMail
 from workers.quoting import strip_quoted
+from workers.redact import staff_view
 from workers.staff_actions import review_deadline
 from workers.transitions import Actor, State, Trigger
 
@@ -336,8 +337,6 @@ def tell_staff(
 
     The complainant's words (the subject, the new text with its signature, what the note
     quotes) reach an assignee outside intake with the complainant's identity masked."""
-    from workers.redact import staff_view
-
     language = language_of(app, app.policy.default_language)
     title_zh, title_en, note_zh, note_en = NOTICES[reason]
     if "state" in values:
@@ -351,8 +350,7 @@ def tell_staff(
     ids = []
     for member in notice_recipients(app, case):
         view = staff_view(app, case, member, language)
-        seen = {**context, "note": view(context["note"]), "message": view(message),
-                "case_subject": view(case.subject)}
+        seen = {**context, "note": view(context["note"]), "message": view(message)}
         outbound_id = notify_staff(session, app, case, member, "staff_followup_notice",
                                    occasion=f"{occasion}:{reason}", language=language,
                                    context=seen, automatic=False)

@@ -19,11 +19,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
-
-import opencc
 
 from workers.quoting import strip_quoted
+from workers.textnorm import to_simplified
 
 
 class IntentKind(StrEnum):
@@ -145,14 +143,11 @@ def complainant_intent(text: str, subject: str, *, answering_result: bool = Fals
     return Intent(IntentKind.INFO)
 
 
-@lru_cache(maxsize=1)
-def _t2s() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
 
 
 def _normalise(text: str) -> str:
     # NFKC folds full-width digits and punctuation; t2s makes 複查/撤銷/滿意 simplified.
-    return _t2s().convert(unicodedata.normalize("NFKC", text)).lower()
+    return to_simplified(unicodedata.normalize("NFKC", text)).lower()
 
 
 def _own_subject(subject: str) -> str:

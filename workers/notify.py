@@ -189,9 +189,9 @@ def queue_owner_notifications(session: Session, app: App, case: Case,
                           detail={"kind": "staff_notification", "group": decision.group,
                                   "reason": "nobody on duty in the group or in intake"}))
     rows = []
+    if to.members and loaded is None:  # read once for all the addressees
+        loaded = complaint(session, case)
     for member in to.members:
-        if loaded is None:  # read once for all the addressees
-            loaded = complaint(session, case)
         context = notification_context(session, app, case, member, decision, to.why, language,
                                        loaded)
         row = queue_reply(session, app, case, _staff_request(

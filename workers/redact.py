@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import opencc
-
 from workers.route import pseudonymise
-from workers.textnorm import to_simplified
+from workers.textnorm import opencc_converter, to_simplified
 
 if TYPE_CHECKING:
     from config.policy_staff import StaffMember
@@ -136,12 +134,7 @@ def _spellings(unit: str) -> str:
 
 @lru_cache(maxsize=4096)
 def _to_traditional(char: str) -> str:
-    return _s2t().convert(char)
-
-
-@lru_cache(maxsize=1)
-def _s2t() -> opencc.OpenCC:
-    return opencc.OpenCC("s2t")
+    return opencc_converter("s2t").convert(char)
 
 
 # -- who sees what ---------------------------------------------------------------------------

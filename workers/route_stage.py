@@ -86,19 +86,15 @@ def earlier_decisions(session: Session,
     return {case_id: _decision_of(detail) for case_id, detail in rows}
 
 
-_NONE = object()  # decide(): the earlier decision is not known yet
-
-
-def decide(session: Session, app: App, case: Case, earlier: object = _NONE,
+def decide(session: Session, app: App, case: Case,
+           earlier: tuple[RoutingDecision, bool] | None,
            counts: dict[str, int] | None = None) -> tuple[RoutingDecision, bool]:
     """(the routing of the case, whether routing chose its owner) — recorded once per case.
 
-    A batch passes the earlier decision it looked up for all its cases (None: none), and the
-    open counts it keeps up to date itself."""
-    if earlier is _NONE:
-        earlier = earlier_decision(session, case.id)
+    `earlier`: what `earlier_decision` found for the case (a batch looks them all up at once);
+    `counts`: the open counts, when a batch keeps them up to date itself."""
     if earlier is not None:
-        return earlier  # type: ignore[return-value]
+        return earlier
     if case.assigned_group or case.assignee:  # staff handed it on before routing ran
         group = case.assigned_group or app.policy.routing.intake_group
         decision = RoutingDecision(group, case.assignee, False,
@@ -136,7 +132,8 @@ def leadership_due(app: App, case: Case) -> bool:
         severity_rank(case.severity) >= severity_rank(routing.notify_leadership_at))
 
 
-def route_loaded(session: Session, app: App, case: Case, earlier: object = _NONE,
+def route_loaded(session: Session, app: App, case: Case,
+                 earlier: tuple[RoutingDecision, bool] | None,
                  counts: dict[str, int] | None = None,
                  complaint: Complaint | None = None) -> list[int]:
     """Route the row-locked, classified case inside the caller's transaction (which holds the
@@ -157,7 +154,7 @@ def route_stored(app: App, case_id: int) -> list[int]:
         case = session.get(Case, case_id, with_for_update=True)
         if case is None or case.category is None:
             return []  # not classified yet: the classify stage enqueues us when it is
-        return route_loaded(session, app, case)
+        return route_loaded(session, app, case, earlier_decision(session, case.id))
 
 
 def route_many(app: App, case_ids: list[int]) -> tuple[list[int], list[int]]:

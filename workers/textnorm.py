@@ -22,9 +22,14 @@ _HAN = re.compile(r"[\u3400-\u9fff]")
 Script = Literal["zh-Hans", "zh-Hant", "en"]
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
+def opencc_converter(config: str) -> opencc.OpenCC:
+    """One OpenCC converter per configuration a process uses: loading one reads its tables."""
+    return opencc.OpenCC(config)
+
+
 def _converter() -> opencc.OpenCC:
-    return opencc.OpenCC("t2s")
+    return opencc_converter("t2s")
 
 
 @lru_cache(maxsize=1)
@@ -80,19 +85,14 @@ def is_traditional(text: str) -> bool:
     return changed >= _TRADITIONAL_SHARE * len(han)
 
 
-@lru_cache(maxsize=1)
-def _to_traditional() -> opencc.OpenCC:
-    # Taiwan's standard forms (為, 核實), which Hong Kong and Macau readers read as well.
-    return opencc.OpenCC("s2tw")
-
-
 # Where OpenCC's longest match splits a phrase wrongly: 直接回复 → 直接回複 (接回 matched first).
 _TRADITIONAL_FIXES = {"回複": "回覆"}
 
 
 def to_traditional(text: str) -> str:
     """OpenCC s2tw: our simplified-Chinese replies for a reader of traditional characters."""
-    text = _to_traditional().convert(text)
+    # Taiwan's standard forms (為, 核實), which Hong Kong and Macau readers read as well.
+    text = opencc_converter("s2tw").convert(text)
     for wrong, right in _TRADITIONAL_FIXES.items():
         text = text.replace(wrong, right)
     return text
@@ -144,12 +144,12 @@ def tokens(text: str) -> list[str]:
 
 
 def script(text: str) -> Script:
-    """Traditional Chinese when t2s would change the text, simplified when it has other Han
-    characters, English otherwise: how the labelled complaints and the figures are grouped."""
+    """Traditional Chinese (`is_traditional`), simplified when it has other Han characters,
+    English otherwise: how the labelled complaints and the figures are grouped."""
     text = unicodedata.normalize("NFKC", text)
     if not _HAN.search(text):
         return "en"
-    return "zh-Hant" if to_simplified(text) != text else "zh-Hans"
+    return "zh-Hant" if is_traditional(text) else "zh-Hans"
 
 
 def _is_punctuation(word: str) -> bool:

@@ -25,11 +25,14 @@ def case_text(subject: str, body: str) -> str:
     return f"{subject}\n{body}"
 
 
-def _first_complaints() -> Subquery:
-    """The id of each case's first mail from the complainant (the complaint itself)."""
-    return (select(Message.case_id, func.min(Message.id).label("message_id"))
-            .where(Message.direction == "in", Message.role == "complainant")
-            .group_by(Message.case_id).subquery())
+def _first_complaints(case_ids: list[int] | None = None) -> Subquery:
+    """The id of each case's first mail from the complainant (the complaint itself), of the
+    cases `case_ids` when given, of every case otherwise."""
+    query = (select(Message.case_id, func.min(Message.id).label("message_id"))
+             .where(Message.direction == "in", Message.role == "complainant"))
+    if case_ids is not None:
+        query = query.where(Message.case_id.in_(case_ids))
+    return query.group_by(Message.case_id).subquery()
 
 
 def complaint_message(session: Session, case_id: int) -> Message | None:
@@ -44,11 +47,9 @@ def complaint_messages(session: Session, case_ids: list[int]) -> dict[int, Messa
     """`complaint_message` of each of the cases, in one query (a case without one is left out)."""
     if not case_ids:
         return {}
-    first = (select(func.min(Message.id))
-             .where(Message.case_id.in_(case_ids), Message.direction == "in",
-                    Message.role == "complainant")
-             .group_by(Message.case_id))
-    rows = session.execute(select(Message).where(Message.id.in_(first))).scalars()
+    first = _first_complaints(case_ids)
+    rows = session.execute(
+        select(Message).join(first, first.c.message_id == Message.id)).scalars()
     return {message.case_id: message for message in rows if message.case_id is not None}
 
 
