@@ -22,7 +22,6 @@ from workers.casenumbers import tagged_subject
 from workers.compose import OutgoingMail, checked_address, compose, new_message_id
 from workers.replies import (
     TRADITIONAL_CHINESE,
-    in_traditional_characters,
     render_reply,
     template_language,
 )
@@ -103,9 +102,10 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
                                   "reason": f"more than {cap} automatic mails to this address in an hour"}))
         return None
     language = template_language(req.language, app.policy.languages)
-    rendered = render_reply(req.kind, language, {**req.context, "case": case_context(case)})
-    if req.role == "complainant" and case.language in TRADITIONAL_CHINESE and language == "zh-CN":
-        rendered = in_traditional_characters(rendered)
+    traditional = (req.role == "complainant" and case.language in TRADITIONAL_CHINESE
+                   and language == "zh-CN")
+    rendered = render_reply(req.kind, language, {**req.context, "case": case_context(case)},
+                            traditional)
     subject = tagged_subject(case.number, rendered.subject, app.policy.case_number_prefix)
     message_id = new_message_id(app.settings.intake_address.partition("@")[2])
     raw = compose(OutgoingMail(

@@ -13,8 +13,8 @@ from models.db import session_scope
 from tests.unit.test_hostile_mail import outbox, receive
 from tests.unit.test_templates_render import CASES, _context
 from workers.app import App
-from workers.replies import in_traditional_characters, render_reply
-from workers.textnorm import is_traditional, to_simplified
+from workers.replies import render_reply
+from workers.textnorm import is_traditional, to_simplified, to_traditional
 
 MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 
@@ -47,7 +47,10 @@ def test_simplified_writer_still_gets_simplified(app: App) -> None:
 @pytest.mark.parametrize(("kind", "language"), [c for c in CASES if c[1] == "zh-CN"])
 def test_every_complainant_mail_converts_to_traditional(kind: str, language: str) -> None:
     simplified = render_reply(kind, language, _context(kind, language))
-    converted = in_traditional_characters(simplified)
+    converted = render_reply(kind, language, _context(kind, language), traditional=True)
     for before, after in ((simplified.text, converted.text), (simplified.html, converted.html)):
         assert is_traditional(after) and "回複" not in after
         assert to_simplified(after).count("TS-2026") == before.count("TS-2026")
+        # Templates converted once and values as printed: the same as converting it all.
+        assert after == to_traditional(before)
+    assert converted.subject == to_traditional(simplified.subject)
