@@ -30,7 +30,7 @@ from config.policy_classify import (
     SeverityPolicy,
     severity_rank,
 )
-from workers.textnorm import normalise, word_bounds
+from workers.textnorm import normalise, word_bounds_near
 
 if TYPE_CHECKING:  # scikit-learn loads only where a model is used
     from workers.classifier_model import CategoryModel, SeverityModel
@@ -122,7 +122,7 @@ def cuts_a_word(text: str, start: int, end: int) -> bool:
     """
     if end - start < 2:
         return False
-    bounds = word_bounds(text)
+    bounds = word_bounds_near(text, start, end)
     if start in bounds and end in bounds:
         return False
     return any(i in bounds for i in range(start + 1, end))

@@ -139,6 +139,30 @@ def word_bounds(normalised: str) -> frozenset[int]:
     return frozenset(bounds)
 
 
+# jieba cuts the text into runs of these characters (jieba.re_han_default) and segments each
+# run on its own, so the word boundaries inside a run depend on that run alone.
+_RUN = jieba.re_han_default
+_RUN_CHAR = re.compile(_RUN.pattern[1:-2], _RUN.flags)  # "([...]+)" → "[...]"
+
+
+@lru_cache(maxsize=4096)
+def _run_bounds(run: str) -> frozenset[int]:
+    return frozenset(end for _word, _start, end in _segmenter().tokenize(run, HMM=False))
+
+
+def word_bounds_near(normalised: str, start: int, end: int) -> frozenset[int]:
+    """word_bounds(normalised), right for offsets start..end: only the run holding them is
+    segmented. Segmenting a whole complaint cost 2–4 ms for every text with a keyword hit."""
+    if start >= end or not _RUN.fullmatch(normalised, start, end):
+        return word_bounds(normalised)
+    left, right = start, end
+    while left > 0 and _RUN_CHAR.match(normalised, left - 1):
+        left -= 1
+    while right < len(normalised) and _RUN_CHAR.match(normalised, right):
+        right += 1
+    return frozenset({left, *(left + i for i in _run_bounds(normalised[left:right]))})
+
+
 def tokens(text: str) -> list[str]:
     return segment(normalise(text))
 

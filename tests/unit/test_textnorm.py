@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from workers.textnorm import normalise, script, tokens, word_bounds
+from workers.textnorm import normalise, script, tokens, word_bounds, word_bounds_near
 
 
 def test_traditional_becomes_simplified() -> None:
@@ -73,3 +73,24 @@ def test_converting_only_the_stretches_that_need_it_gives_what_the_converter_giv
     converter = _converter()
     assert [to_simplified(t) for t in samples] == [converter.convert(t) for t in samples]
     assert to_simplified("我們的寬帶") == "我们的宽带"
+
+
+def test_bounds_near_a_hit_are_the_whole_texts_bounds_there() -> None:
+    """Segmenting only the run around a keyword hit gives the boundaries that segmenting the
+    whole complaint gives, for every short window of every labelled complaint."""
+    import json
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parent.parent / "data" / "complaints.jsonl"
+    rows = [json.loads(line) for line in data.read_text(encoding="utf-8").splitlines()]
+    checked = 0
+    for row in rows[::4]:
+        text = normalise(" ".join(v for v in row.values() if isinstance(v, str)))
+        full = word_bounds(text)
+        for start in range(len(text)):
+            for end in range(start + 1, min(len(text), start + 4) + 1):
+                near = word_bounds_near(text, start, end)
+                window = range(start, end + 1)
+                assert [i in near for i in window] == [i in full for i in window], (text, start)
+                checked += 1
+    assert checked > 10_000
