@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from config.policy_classify import SEVERITIES
 from models import Case, Event, Message
-from models.db import session_scope
+from models.db import each_item, session_scope, together_then_apart
 from models.types import utcnow
 from workers import deadlines
 from workers.app import App, get_app
@@ -152,33 +152,40 @@ def classify_stored(app: App, case_id: int, model: CategoryModel | None) -> bool
 
 def classify_many(app: App, case_ids: list[int],
                   model: CategoryModel | None) -> tuple[list[int], list[int]]:
-    """Classify a batch in one transaction, each case in its own savepoint; returns (the
-    cases classified, in the order given; the cases that raised, for the one-at-a-time way).
+    """Classify a batch in one transaction; returns (the cases classified, in the order given;
+    the cases that raised, for the one-at-a-time way).
 
     One commit, one lock statement and one query for the complaints instead of a
-    transaction, a lock and a query per case. Cases that do not exist are in neither list.
+    transaction, a lock and a query per case; when a case raises, the batch runs again with a
+    savepoint per case (together_then_apart). Cases that do not exist are in neither list.
     """
-    classified: list[int] = []
-    failed: list[int] = []
-    with session_scope(app.db_url) as session:
-        # Locked in id order, as concurrent batches must take them to never deadlock.
-        cases = {case.id: case for case in session.execute(
-            select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
-            .with_for_update()).scalars()}
-        messages = complaint_messages(session, list(cases))
-        for case_id in dict.fromkeys(case_ids):
-            case = cases.get(case_id)
-            if case is None:
-                continue
-            try:
-                with session.begin_nested():
-                    classify_loaded(session, app, case, messages.get(case_id), model)
-            except Exception as e:  # this case only; its neighbours go on
-                log.warning("classifying case %s: %s; retried on its own", case_id, e)
-                failed.append(case_id)
-            else:
-                classified.append(case_id)
-    return classified, failed
+
+    def run(savepoints: bool) -> tuple[list[int], list[int]]:
+        classified: list[int] = []
+        failed: list[int] = []
+        with session_scope(app.db_url) as session:
+            # Locked in id order, as concurrent batches must take them to never deadlock.
+            cases = {case.id: case for case in session.execute(
+                select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
+                .with_for_update()).scalars()}
+            messages = complaint_messages(session, list(cases))
+            for case_id in dict.fromkeys(case_ids):
+                case = cases.get(case_id)
+                if case is None:
+                    continue
+                try:
+                    with each_item(session, savepoints):
+                        classify_loaded(session, app, case, messages.get(case_id), model)
+                except Exception as e:
+                    if not savepoints:
+                        raise
+                    log.warning("classifying case %s: %s; retried on its own", case_id, e)
+                    failed.append(case_id)  # this case only; its neighbours go on
+                else:
+                    classified.append(case_id)
+        return classified, failed
+
+    return together_then_apart(run, "classify batch")
 
 
 @dramatiq.actor(queue_name="triage", max_retries=5, min_backoff=500, max_backoff=30_000,

@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from models import Event, OutboundEmail, RawMessage
-from models.db import session_scope
+from models.db import each_item, session_scope, together_then_apart
 from models.types import utcnow
 from workers.acknowledge import acknowledge
 from workers.app import App, get_app
@@ -208,19 +208,26 @@ def claim_first_deliveries(app: App, raw_ids: list[int]) -> tuple[list[int], lis
 
 
 def ingest_many(app: App, raw_ids: list[int]) -> tuple[list[IngestOutcome], list[int]]:
-    """Ingest a batch in one transaction, each mail in its own savepoint; returns the
-    outcomes and the ids left for the one-at-a-time way (retries, and mails that raised).
+    """Ingest a batch in one transaction; returns the outcomes and the ids left for the
+    one-at-a-time way (retries, and mails that raised).
 
     One commit and one broker message for many mails, instead of three commits and a message
-    each. Case numbers come from their own short transactions (CaseNumbers.separate): the
-    year's counter row stays locked only for its UPDATE, not until the batch commits, so
-    batches in other threads run alongside. A number is then skipped when a batch rolls back.
+    each. When a mail raises, the batch runs again with each mail in its own savepoint
+    (together_then_apart). Case numbers come from their own short statements
+    (CaseNumbers.separate): the year's counter row stays locked only for its UPDATE, not until
+    the batch commits, so batches in other threads run alongside. A number is skipped only
+    when the mail that took it fails.
     """
     first, retry = claim_first_deliveries(app, raw_ids)
-    outcomes: list[IngestOutcome] = []
-    failed: list[tuple[int, Exception]] = []
-    if first:
-        numbers = CaseNumbers.separate(app.db_url)
+    if not first:
+        return [], retry
+    numbers = CaseNumbers.separate(app.db_url)
+
+    def run(savepoints: bool) -> tuple[list[IngestOutcome], list[tuple[int, Exception]]]:
+        if savepoints:
+            numbers.reuse_taken()
+        outcomes: list[IngestOutcome] = []
+        failed: list[tuple[int, Exception]] = []
         with session_scope(app.db_url) as session:
             raws = session.execute(
                 select(RawMessage).where(RawMessage.id.in_(first), RawMessage.status == "received")
@@ -228,11 +235,16 @@ def ingest_many(app: App, raw_ids: list[int]) -> tuple[list[IngestOutcome], list
             for raw in raws:
                 raw_id = raw.id
                 try:
-                    with session.begin_nested():
+                    with each_item(session, savepoints):
                         outcomes.append(process(session, app, raw, numbers))
-                except Exception as e:  # this mail only; its neighbours go on
+                except Exception as e:
+                    if not savepoints:
+                        raise
                     log.exception("ingest of raw message %s failed in a batch", raw_id)
-                    failed.append((raw_id, e))
+                    failed.append((raw_id, e))  # this mail only; its neighbours go on
+        return outcomes, failed
+
+    outcomes, failed = together_then_apart(run, "ingest batch")
     for raw_id, error in failed:
         record_failure(app, raw_id, error)
     return outcomes, retry + [raw_id for raw_id, _ in failed]

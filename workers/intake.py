@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlmodel import Session
 
 from models import Attachment, Case, Event, Message, RawMessage
-from models.db import session_scope
+from models.db import get_engine
 from workers.app import App
 from workers.attachment_check import flag_attachment
 from workers.attachments import store_attachment
 from workers.casenumbers import format_case_number
 from workers.parse import ParsedMail
 
-_ENSURE_YEAR = text("INSERT INTO case_counter (year, last) VALUES (:y, 0) ON CONFLICT DO NOTHING")
-# The UPDATE row-locks the year's counter until commit, so concurrent ingests never share a number.
-_NEXT = text("UPDATE case_counter SET last = last + 1 WHERE year = :y RETURNING last")
+# One statement: the year's row is created at its first case, and the UPDATE row-locks it until
+# commit, so concurrent ingests never share a number.
+_NEXT = text("INSERT INTO case_counter (year, last) VALUES (:y, 1) ON CONFLICT (year) "
+             "DO UPDATE SET last = case_counter.last + 1 RETURNING last")
 # Attachments filed per mail; the rest stay in the raw mail. Real evidence is a few dozen
 # files; 10,000 one-line parts took 30 s to write one by one (and are a way to fill a disk).
 MAX_ATTACHMENTS = 500
@@ -27,22 +28,24 @@ UNCERTAIN = "uncertain: charset guessed, compare with the original mail"
 
 
 def next_case_number(session: Session, prefix: str, year: int) -> str:
-    session.execute(_ENSURE_YEAR, {"y": year})
     seq = session.execute(_NEXT, {"y": year}).scalar_one()
     return format_case_number(prefix, year, seq)
 
 
-@dataclass(frozen=True)
+@dataclass
 class CaseNumbers:
     """Where a new case's number comes from.
 
     By default the case's own transaction: numbers without gaps, but the counter row stays
     locked until that transaction commits. A batch holding many cases takes each number in a
-    short transaction of its own instead (`separate`), so that concurrent batches do not
-    queue on the counter; a batch that rolls back then leaves its numbers unused.
+    short autocommitted statement of its own instead (`separate`), so that concurrent batches
+    do not queue on the counter; a batch that rolls back then leaves its numbers unused,
+    unless it runs again (`reuse_taken`).
     """
 
     db_url: str | None = None
+    taken: list[tuple[str, int, str]] = field(default_factory=list)
+    spare: list[tuple[str, int, str]] = field(default_factory=list)
 
     @classmethod
     def separate(cls, db_url: str) -> CaseNumbers:
@@ -51,8 +54,21 @@ class CaseNumbers:
     def next(self, session: Session, prefix: str, year: int) -> str:
         if self.db_url is None:
             return next_case_number(session, prefix, year)
-        with session_scope(self.db_url) as own:
-            return next_case_number(own, prefix, year)
+        number = next((n for p, y, n in self.spare if (p, y) == (prefix, year)), None)
+        if number is not None:
+            self.spare.remove((prefix, year, number))
+        else:
+            with get_engine(self.db_url).connect() as conn:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                seq = conn.execute(_NEXT, {"y": year}).scalar_one()
+            number = format_case_number(prefix, year, seq)
+        self.taken.append((prefix, year, number))
+        return number
+
+    def reuse_taken(self) -> None:
+        """The batch rolled back and runs again: its numbers go to its cases once more, in the
+        same order, instead of leaving a gap of a whole batch."""
+        self.spare, self.taken = [*self.taken, *self.spare], []
 
 
 def charset_notes(mail: ParsedMail) -> list[str]:

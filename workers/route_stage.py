@@ -21,7 +21,7 @@ from sqlmodel import Session
 
 from config.policy_classify import severity_rank
 from models import Case, Event
-from models.db import session_scope
+from models.db import each_item, session_scope, together_then_apart
 from models.types import utcnow
 from workers.app import App, get_app
 from workers.broker import each_or_alone, ensure_broker
@@ -158,45 +158,51 @@ def route_stored(app: App, case_id: int) -> list[int]:
 
 
 def route_many(app: App, case_ids: list[int]) -> tuple[list[int], list[int]]:
-    """Route a batch in one transaction under one routing lock, each case in its own
-    savepoint; returns (the ids of outbox rows still to send, the cases that raised, for the
-    one-at-a-time way).
+    """Route a batch in one transaction under one routing lock; returns (the ids of outbox
+    rows still to send, the cases that raised, for the one-at-a-time way). When a case
+    raises, the batch runs again with a savepoint per case (together_then_apart).
 
     The open counts are read once and kept up to date here as cases get their owner (what
     reading them again for each case would return), and read again after a case rolls back.
     """
-    outbound_ids: list[int] = []
-    failed: list[int] = []
-    with session_scope(app.db_url) as session:
-        serialise_routing(session)
-        cases = {case.id: case for case in session.execute(
-            select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
-            .with_for_update()).scalars()}
-        earlier = earlier_decisions(session, list(cases))
-        # The complaints quoted in the owners' notifications (cases routed before need none).
-        loaded = complaints(session, [i for i in cases if i not in earlier])
-        counts: dict[str, int] | None = None
-        for case_id in dict.fromkeys(case_ids):
-            case = cases.get(case_id)
-            if case is None or case.category is None:
-                continue  # not classified yet: the classify stage enqueues us when it is
-            if counts is None:
-                counts = open_counts(session)
-            # Whether routing, not staff or an earlier run, gives the case its owner now.
-            fresh = case_id not in earlier and not (case.assigned_group or case.assignee)
-            try:
-                with session.begin_nested():
-                    ids = route_loaded(session, app, case, earlier.get(case_id), counts,
-                                       loaded.get(case_id))
-            except Exception as e:  # this case only; its neighbours go on
-                log.warning("routing case %s: %s; retried on its own", case_id, e)
-                failed.append(case_id)
-                counts = None  # the counts may include its rolled-back owner
-                continue
-            outbound_ids += ids
-            if fresh and case.assignee is not None and case.status not in TERMINAL_STATES:
-                counts[case.assignee] = counts.get(case.assignee, 0) + 1
-    return outbound_ids, failed
+
+    def run(savepoints: bool) -> tuple[list[int], list[int]]:
+        outbound_ids: list[int] = []
+        failed: list[int] = []
+        with session_scope(app.db_url) as session:
+            serialise_routing(session)
+            cases = {case.id: case for case in session.execute(
+                select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
+                .with_for_update()).scalars()}
+            earlier = earlier_decisions(session, list(cases))
+            # The complaints quoted in the owners' notifications (cases routed before need none).
+            loaded = complaints(session, [i for i in cases if i not in earlier])
+            counts: dict[str, int] | None = None
+            for case_id in dict.fromkeys(case_ids):
+                case = cases.get(case_id)
+                if case is None or case.category is None:
+                    continue  # not classified yet: the classify stage enqueues us when it is
+                if counts is None:
+                    counts = open_counts(session)
+                # Whether routing, not staff or an earlier run, gives the case its owner now.
+                fresh = case_id not in earlier and not (case.assigned_group or case.assignee)
+                try:
+                    with each_item(session, savepoints):
+                        ids = route_loaded(session, app, case, earlier.get(case_id), counts,
+                                           loaded.get(case_id))
+                except Exception as e:
+                    if not savepoints:
+                        raise
+                    log.warning("routing case %s: %s; retried on its own", case_id, e)
+                    failed.append(case_id)  # this case only; its neighbours go on
+                    counts = None  # the counts may include its rolled-back owner
+                    continue
+                outbound_ids += ids
+                if fresh and case.assignee is not None and case.status not in TERMINAL_STATES:
+                    counts[case.assignee] = counts.get(case.assignee, 0) + 1
+        return outbound_ids, failed
+
+    return together_then_apart(run, "route batch")
 
 
 @dramatiq.actor(queue_name="triage", max_retries=5, min_backoff=500, max_backoff=30_000,

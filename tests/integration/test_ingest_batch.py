@@ -66,9 +66,13 @@ def test_a_batch_makes_each_case_and_leaves_a_failing_mail_to_go_on_alone(pg_app
     assert (status, disposition, attempts) == ("received", "pending", 1)
     assert reason.startswith("RuntimeError: test fault")
     assert all(raws[i][:3] == ("processed", "case", 1) for i in ids if i != ids[2])
-    # Numbers come from short transactions of their own: distinct, in order of the mails.
+    # Numbers come from short statements of their own: distinct, in order of the mails, and
+    # without a gap although the batch ran twice (once together, once a savepoint per mail).
     numbers = [number for number, _ in cases(pg_app)]
     assert numbers == sorted(numbers) and len(set(numbers)) == 4
+    sequence = [int(number.rsplit("-", 1)[1]) for number in numbers]
+    ((last,),) = query(pg_app.db_url, "SELECT last FROM case_counter")  # a fresh database
+    assert sequence == [1, 2, 3, 4] and last == 4
 
 
 def test_a_batch_delivered_twice_makes_nothing_more(pg_app: App) -> None:
