@@ -12,10 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from config.policy_staff import staff_by_email
 from models import Case, Event, Message, OutboundEmail
+from models.db import insert_skipping_existing
 from models.types import utcnow
 from workers.app import App
 from workers.casenumbers import tagged_subject
@@ -55,6 +57,19 @@ _EXISTING_ID_AND_AUTOMATIC_SINCE = select(_EXISTING_ID.scalar_subquery(),
 _LOCK_SENDER = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("to"), 0)))
 # Rows nobody reads back in the transaction that writes them: plain Core inserts.
 _INSERT_MESSAGE = insert(Message.__table__)
+_OUTBOUND = OutboundEmail.__table__
+_OUTBOUND_COLUMNS = [c.name for c in _OUTBOUND.columns if c.name != "id"]
+_INSERT_OUTBOUND = insert(_OUTBOUND).returning(_OUTBOUND.c.id)
+_INSERT_OUTBOUND_UNLESS_THERE: dict[str, Any] = {}
+
+
+def _insert_outbound_unless_there(session: Session) -> Any:
+    """INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, built once per dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _INSERT_OUTBOUND_UNLESS_THERE:
+        _INSERT_OUTBOUND_UNLESS_THERE[dialect] = (
+            insert_skipping_existing(session, _OUTBOUND).returning(_OUTBOUND.c.id))
+    return _INSERT_OUTBOUND_UNLESS_THERE[dialect]
 _INSERT_EVENT = insert(Event.__table__)
 
 
@@ -80,12 +95,13 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
     # The cap stops loops with outside auto-responders; our own staff are not one, and a
     # reminder or a new-case notice to them must never be dropped.
     capped = automatic and staff_by_email(app.policy.staff, to_addr) is None
+    existing_id, recent = None, 0
     if capped:
         lock_sender_budget(session, to_addr)
         existing_id, recent = session.execute(_EXISTING_ID_AND_AUTOMATIC_SINCE, {
             "key": key, "to": to_addr, "since": utcnow() - timedelta(hours=1)}).one()
-    else:
-        existing_id, recent = session.execute(_EXISTING_ID, {"key": key}).scalar(), 0
+    # Uncapped mail (to staff, from staff) asks nothing first: its INSERT skips a key that is
+    # there already, and only then is the existing row read (a rerun).
     if existing_id is not None:
         return session.get(OutboundEmail, existing_id)
     if not writable_address(to_addr):
@@ -115,12 +131,19 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
         reply_to=reply_address(app.settings.intake_address, app.secret, case.number, req.staff_id),
         case_number=case.number, in_reply_to=req.in_reply_to, references=req.references,
         auto_submitted=req.auto_submitted))
-    # The outbox row is an object: callers read it back (id, status).
+    # Callers read the row back (id, status): an object, written by one Core INSERT rather
+    # than the unit of work (what open_case and the rest left pending goes first, in order).
     row = OutboundEmail(dedupe_key=key, case_id=case.id, kind=req.kind, automatic=automatic,
                         to_addr=to_addr, subject=subject,
                         message_id=message_id, raw=raw, enqueued_at=utcnow())
-    session.add(row)
     session.flush()
+    values = {column: getattr(row, column) for column in _OUTBOUND_COLUMNS}
+    insert_row = _INSERT_OUTBOUND if capped else _insert_outbound_unless_there(session)
+    row.id = session.execute(insert_row, values).scalar()
+    if row.id is None:  # uncapped, and queued already by an earlier run of this stage
+        return session.get(OutboundEmail, session.execute(_EXISTING_ID, {"key": key}).scalar())
+    make_transient_to_detached(row)  # persistent, as if loaded: a rerun's session.get finds it
+    session.add(row)
     # Every column a Message and an Event object would have written, defaults included.
     now = utcnow()
     session.execute(_INSERT_MESSAGE, {

@@ -94,6 +94,26 @@ def test_a_queued_reply_writes_its_message_and_event_once(app: App) -> None:
                              "outbound_id": out_id}
 
 
+def test_a_reply_outside_the_cap_queued_again_finds_its_row(app: App) -> None:
+    """Mail the hourly cap does not count (a person's answer) skips the existing-row query:
+    its INSERT skips a key already there, and a rerun gets the row that is."""
+    req = ReplyRequest(kind="acknowledgement", occasion="by-hand", to_addr="b@example.net",
+                       to_name="李", language="zh-CN", auto_submitted=None,
+                       context={**ACK_CONTEXT, "sla": app.policy.sla})
+    with session_scope(app.db_url) as s:
+        case = _case(s)
+        first = queue_reply(s, app, case, req)
+        assert first is not None and queue_reply(s, app, case, req) is first
+        case_id, out_id = case.id, first.id
+    with session_scope(app.db_url) as s:
+        again = queue_reply(s, app, s.get(Case, case_id), req)
+        assert again is not None and (again.id, again.status) == (out_id, "queued")
+        rows = list(s.execute(select(OutboundEmail.id)).scalars())
+        messages = list(s.execute(select(Message.id).where(Message.case_id == case_id)).scalars())
+        queued = list(s.execute(select(Event.id).where(Event.kind == "mail_queued")).scalars())
+    assert rows == [out_id] and len(messages) == 1 and len(queued) == 1
+
+
 def test_the_hourly_cap_still_suppresses_automatic_replies(app: App) -> None:
     cap = app.policy.limits.max_auto_replies_per_sender_per_hour
     with session_scope(app.db_url) as s:
