@@ -83,15 +83,37 @@ def record_bounce(session: Session, mail: ParsedMail, raw: RawMessage, verdict: 
     return row.case_id
 
 
-def log_message_id_collision(session: Session, raw: RawMessage, case_id: int | None) -> None:
+# Stored mails by Message-ID: (id, identity) of each, as read for a whole batch at once.
+SameMessageId = dict[str, list[tuple[int, str]]]
+
+
+def stored_by_message_id(session: Session, raws: list[RawMessage]) -> SameMessageId:
+    """Every stored mail sharing a Message-ID with one of `raws`, in one query for the batch."""
+    message_ids = {raw.message_id for raw in raws if raw.message_id is not None}
+    found: SameMessageId = {}
+    if message_ids:
+        for raw_id, message_id, identity in session.execute(
+                select(RawMessage.id, RawMessage.message_id, RawMessage.identity)
+                .where(RawMessage.message_id.in_(message_ids)).order_by(RawMessage.id)):
+            found.setdefault(message_id, []).append((raw_id, identity))
+    return found
+
+
+def log_message_id_collision(session: Session, raw: RawMessage, case_id: int | None,
+                             stored: SameMessageId | None = None) -> None:
     """Another stored mail with this Message-ID but a different identity (workers/identity.py):
-    both stay separate mails, and the reuse is logged where staff see it."""
+    both stay separate mails, and the reuse is logged where staff see it. `stored`: what
+    stored_by_message_id read for the batch."""
     if raw.message_id is None:
         return
-    others = session.execute(
-        select(RawMessage.id).where(RawMessage.message_id == raw.message_id,
-                                    RawMessage.identity != raw.identity)
-        .order_by(RawMessage.id).limit(20)).scalars().all()
+    if stored is not None:
+        others = [i for i, identity in stored.get(raw.message_id, [])
+                  if identity != raw.identity][:20]
+    else:
+        others = list(session.execute(
+            select(RawMessage.id).where(RawMessage.message_id == raw.message_id,
+                                        RawMessage.identity != raw.identity)
+            .order_by(RawMessage.id).limit(20)).scalars())
     if others:
         session.add(Event(case_id=case_id, raw_message_id=raw.id, kind="message_id_collision",
                           detail={"message_id": raw.message_id, "other_raw_ids": list(others)}))
@@ -166,8 +188,8 @@ def ingest_claimed(app: App, raw_id: int) -> IngestOutcome:
         return process(session, app, raw)
 
 
-def process(session: Session, app: App, raw: RawMessage,
-            numbers: CaseNumbers | None = None) -> IngestOutcome:
+def process(session: Session, app: App, raw: RawMessage, numbers: CaseNumbers | None = None,
+            stored: SameMessageId | None = None) -> IngestOutcome:
     """The work on one claimed, row-locked mail, inside the caller's transaction."""
     if raw.size > app.policy.limits.max_message_bytes:
         quarantine_row(session, raw, f"larger than {app.policy.limits.max_message_bytes} bytes")
@@ -180,7 +202,7 @@ def process(session: Session, app: App, raw: RawMessage,
         quarantine_row(session, raw, f"cannot parse: {e}")
         return IngestOutcome("quarantined")
     outcome = dispose(session, app, raw, mail, numbers)
-    log_message_id_collision(session, raw, outcome.case_id)
+    log_message_id_collision(session, raw, outcome.case_id, stored)
     raw.status, raw.disposition = "processed", outcome.disposition
     raw.case_id, raw.processed_at = outcome.case_id, utcnow()
     session.add(raw)
@@ -232,11 +254,12 @@ def ingest_many(app: App, raw_ids: list[int]) -> tuple[list[IngestOutcome], list
             raws = session.execute(
                 select(RawMessage).where(RawMessage.id.in_(first), RawMessage.status == "received")
                 .order_by(RawMessage.id).with_for_update()).scalars().all()
+            stored = stored_by_message_id(session, list(raws))
             for raw in raws:
                 raw_id = raw.id
                 try:
                     with each_item(session, savepoints):
-                        outcomes.append(process(session, app, raw, numbers))
+                        outcomes.append(process(session, app, raw, numbers, stored))
                 except Exception as e:
                     if not savepoints:
                         raise

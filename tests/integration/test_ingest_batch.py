@@ -98,3 +98,18 @@ def test_mails_whose_worker_died_are_never_batched_again(pg_app: App) -> None:
     assert one_by_one == ids[:2]  # each goes alone, behind the retry gate
     assert [o.disposition for o in outcomes] == ["case"]
     assert [email for _, email in cases(pg_app)] == ["user3@qq.com"]
+
+
+def test_one_message_id_on_two_mails_of_a_batch_gives_two_cases_and_says_so(pg_app: App) -> None:
+    first = simple_mail("a@qq.com", "宽带断网", "宽带断网三天。", message_id="reused@qq.com")
+    second = simple_mail("b@qq.com", "电视没信号", "电视没有信号。", message_id="reused@qq.com")
+    ids = [store(pg_app, first), store(pg_app, second)]
+
+    outcomes, one_by_one = ingest_many(pg_app, ids)
+
+    assert [o.disposition for o in outcomes] == ["case", "case"] and one_by_one == []
+    assert [email for _, email in cases(pg_app)] == ["a@qq.com", "b@qq.com"]
+    logged = query(pg_app.db_url, "SELECT raw_message_id, detail->'other_raw_ids' FROM event "
+                   "WHERE kind = 'message_id_collision' ORDER BY raw_message_id")
+    assert [(raw_id, others) for raw_id, others in logged] == [(ids[0], [ids[1]]),
+                                                             (ids[1], [ids[0]])]
