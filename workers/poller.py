@@ -14,13 +14,13 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from datetime import datetime
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from redis.exceptions import RedisError
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from config.settings import ImapSettings
@@ -29,7 +29,7 @@ from models.db import insert_skipping_existing, session_scope
 from models.types import utcnow
 from workers.app import App
 from workers.locks import LeaderLock
-from workers.store import store_raw
+from workers.store import Incoming, store_many
 
 log = logging.getLogger(__name__)
 Enqueue = Callable[[list[int]], None]
@@ -83,20 +83,11 @@ def store_batch(app: App, key: str, uidvalidity: int, fetched: dict[int, bytes],
     `arrived`: the server's arrival time (INTERNALDATE) of each uid, where it told us."""
     with session_scope(app.db_url) as session:
         cursor = load_cursor(session, key)
-        new_ids: list[int] = []
-        # pysqlite commits a SAVEPOINT taken outside a transaction on release, which would let
-        # part of a failed batch persist un-enqueued; SQLite has one writer anyway (no race).
-        racing = session.get_bind().dialect.name != "sqlite"
-        for uid in sorted(fetched):
-            try:
-                # A racing poller's duplicate skips this mail only.
-                with session.begin_nested() if racing else nullcontext():
-                    row = store_raw(session, fetched[uid], key, uidvalidity, uid,
-                                    arrived_at=(arrived or {}).get(uid))
-            except IntegrityError:
-                row = None
-            if row is not None:
-                new_ids.append(row.id)
+        # A handful of statements for the batch (workers/store.py); a mail a racing poller
+        # stored meanwhile is skipped alone by ON CONFLICT DO NOTHING, without savepoints.
+        new_ids = store_many(session, key, uidvalidity,
+                             [Incoming(fetched[uid], uid, (arrived or {}).get(uid))
+                              for uid in sorted(fetched)])
         cursor.last_uid = max(cursor.last_uid, *fetched)
         cursor.last_contact_at = utcnow()
         session.add(cursor)

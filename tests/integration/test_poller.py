@@ -4,6 +4,8 @@ its row is committed, the server's \\Seen flag left alone, UIDVALIDITY changes s
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import dramatiq
@@ -12,10 +14,14 @@ import pytest
 import redis
 from sqlalchemy.exc import OperationalError
 
+from config.settings import Settings
+from models.db import get_engine, session_scope
 from tests.integration.conftest import Stack, libpq_url, query, scalar
 from tests.mailgen import complaint, complaints
+from workers.app import App
 from workers.broker import build_broker
-from workers.poller import Poller, mailbox_key
+from workers.poller import Poller, mailbox_key, store_batch
+from workers.store import Incoming, store_many
 
 pytestmark = pytest.mark.integration
 
@@ -235,3 +241,48 @@ def test_arrival_time_is_the_servers_when_it_is_believable(stack: Stack) -> None
     arrived = dict(query(stack.db_url, "SELECT message_id, received_at FROM raw_message"))
     assert arrived[came.message_id] == now - timedelta(hours=5)
     assert abs(arrived[moved_in.message_id] - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+def raw_message(tag: str) -> bytes:
+    return (f"Message-ID: <{tag}@example.net>\r\nFrom: {tag}@example.net\r\nSubject: {tag}\r\n"
+            f"\r\n{tag}\r\n").encode()
+
+
+def test_a_batch_with_a_mail_twice_and_one_stored_gives_each_mail_one_row(fresh_db: str) -> None:
+    app = App.from_settings(Settings(database_url=fresh_db, broker_url="stub"))
+    first = store_batch(app, "INBOX", 7, {1: raw_message("a")})
+    new = store_batch(app, "INBOX", 7, {
+        4: raw_message("c"), 2: raw_message("b"), 3: raw_message("a"),  # a: stored already
+        1: raw_message("x"),  # its uid is stored already
+        5: raw_message("b"),  # the same mail twice in one fetch
+    })
+
+    rows = query(fresh_db, "SELECT id, uid, raw FROM raw_message ORDER BY id")
+    assert [(uid, bytes(raw)) for _, uid, raw in rows] == [
+        (1, raw_message("a")), (2, raw_message("b")), (4, raw_message("c"))]
+    assert first + new == [row_id for row_id, *_ in rows]
+    assert scalar(fresh_db, "SELECT last_uid FROM mailbox_cursor WHERE mailbox = 'INBOX'") == 5
+    get_engine(fresh_db).dispose()
+
+
+def test_a_mail_a_racing_transaction_stores_is_skipped_alone(fresh_db: str) -> None:
+    """Another poller (another mailbox, no shared cursor lock) has inserted the same mail and not
+    committed yet: the batch waits for it, then skips that mail and stores the rest."""
+    app = App.from_settings(Settings(database_url=fresh_db, broker_url="stub"))
+    result: list[list[int]] = []
+    with session_scope(fresh_db) as other:
+        theirs = store_many(other, "imap://other/INBOX", 3, [Incoming(raw_message("a"), 9)])
+        racing = threading.Thread(target=lambda: result.append(store_batch(
+            app, "INBOX", 7, {1: raw_message("a"), 2: raw_message("b")})))
+        racing.start()
+        deadline = time.monotonic() + 10
+        while not scalar(fresh_db, "SELECT count(*) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND wait_event_type = 'Lock'"):
+            assert time.monotonic() < deadline, "the batch did not wait for the racing insert"
+            time.sleep(0.02)
+    racing.join(10)
+
+    rows = query(fresh_db, "SELECT id, mailbox, uid FROM raw_message ORDER BY id")
+    assert [(box, uid) for _, box, uid in rows] == [("imap://other/INBOX", 9), ("INBOX", 2)]
+    assert theirs == [rows[0][0]] and result == [[rows[1][0]]]
+    get_engine(fresh_db).dispose()
