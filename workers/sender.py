@@ -19,6 +19,7 @@ import smtplib
 import ssl
 import threading
 from email.utils import parseaddr
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -104,7 +105,7 @@ def _raise_for(code: int, reason: bytes | str) -> None:
 
 
 class Outgoing(Protocol):
-    """What delivery reads of an outbox row (a locked row of `_LOCK`, or the model)."""
+    """What delivery reads of an outbox row (as `_CLAIM` or `_LOCK` returns it, or the model)."""
 
     id: int | None
     kind: str
@@ -121,8 +122,13 @@ def deliver(app: App, row: Outgoing) -> None:
     if app.settings.outbox_dir is not None:
         write_to_folder(app.settings.outbox_dir, row)
         return
-    envelope_from = parseaddr(app.settings.intake_address)[1]
-    smtp_send(app.settings.smtp, envelope_from, row.to_addr, row.raw)
+    smtp_send(app.settings.smtp, _envelope_from(app.settings.intake_address), row.to_addr,
+              row.raw)
+
+
+@lru_cache(maxsize=8)
+def _envelope_from(intake_address: str) -> str:
+    return parseaddr(intake_address)[1]  # parsed once, not per mail
 
 
 IN_FLIGHT = "interrupted: the worker stopped while sending; the next attempt sends again"
@@ -130,13 +136,26 @@ RESENT = "delivered after an interrupted attempt; the recipient may have it twic
 
 # Core statements, built once: a send is a few round trips and no ORM objects.
 _T = OutboundEmail.__table__
+# PostgreSQL, autocommitted: lock the row, read its status and old mark, and mark it if queued.
+# Locking first makes the old mark the one a finished attempt left, not an older snapshot's.
+_OLD = (select(_T.c.id, _T.c.status, _T.c.last_error)
+        .where(_T.c.id == bindparam("oid")).with_for_update().cte("old"))
+_MARK_PG = select(_OLD.c.status, _OLD.c.last_error).add_cte(
+    update(_T).where(_T.c.id == _OLD.c.id, _OLD.c.status == "queued")
+    .values(last_error=IN_FLIGHT).cte("marked"))
+# PostgreSQL: the row lock is taken by writing the success in advance, so that success needs
+# no statement after SMTP, only the commit (sent_at is then when the SMTP transaction began).
+# The lock holds through SMTP; a failure overwrites the row in the same transaction (_UNDO),
+# and a crash rolls it back to the committed IN_FLIGHT mark.
+_CLAIM = (update(_T).where(_T.c.id == bindparam("oid"), _T.c.status == "queued")
+          .values(status="sent", sent_at=bindparam("sent_at"), attempts=_T.c.attempts + 1,
+                  last_error=bindparam("last_error"))
+          .returning(_T.c.id, _T.c.kind, _T.c.to_addr, _T.c.raw))
+_UNDO = update(_T).where(_T.c.id == bindparam("oid")).values(sent_at=None)
+_STATUS_NOW = select(_T.c.status).where(_T.c.id == bindparam("oid"))
+# SQLite (no row locks): read, then write the mark; the result is written after SMTP.
 _STATUS = select(_T.c.status, _T.c.last_error).where(_T.c.id == bindparam("oid")).with_for_update()
 _MARK = update(_T).where(_T.c.id == bindparam("oid")).values(last_error=IN_FLIGHT)
-# PostgreSQL: lock, read the old mark and set the new one in one statement.
-_OLD = (select(_T.c.id, _T.c.last_error)
-        .where(_T.c.id == bindparam("oid"), _T.c.status == "queued").with_for_update().cte("old"))
-_MARK_PG = (update(_T).where(_T.c.id == _OLD.c.id).values(last_error=IN_FLIGHT)
-            .returning(_OLD.c.last_error))
 _LOCK = (select(_T.c.id, _T.c.kind, _T.c.to_addr, _T.c.raw, _T.c.status)
          .where(_T.c.id == bindparam("oid")).with_for_update())
 _RESULT = update(_T).where(_T.c.id == bindparam("oid")).values(attempts=_T.c.attempts + 1)
@@ -149,11 +168,14 @@ def mark_attempt(app: App, outbound_id: int) -> tuple[str, bool] | None:
     A crash after the server took the mail leaves this mark behind; a failure we saw replaces
     it with the reason, and success clears it.
     """
-    with get_engine(app.db_url).begin() as conn:
-        if conn.dialect.name == "postgresql":
+    engine = get_engine(app.db_url)
+    if engine.dialect.name == "postgresql":
+        # One statement is its own transaction: no BEGIN and COMMIT round trips.
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
             old = conn.execute(_MARK_PG, {"oid": outbound_id}).first()
-            if old is not None:
-                return "queued", old.last_error in (IN_FLIGHT, RESENT)
+        return None if old is None else (old.status, old.last_error in (IN_FLIGHT, RESENT))
+    with engine.begin() as conn:
         row = conn.execute(_STATUS, {"oid": outbound_id}).first()
         if row is None:
             return None
@@ -165,34 +187,46 @@ def mark_attempt(app: App, outbound_id: int) -> tuple[str, bool] | None:
 def send(app: App, outbound_id: int) -> str:
     """Deliver the row unless done already; returns its status afterwards.
 
-    The row stays locked (SELECT ... FOR UPDATE) through the SMTP transaction, so a second
-    delivery of the same id (a broker redelivery, the sweeper) waits for the first and then
-    finds the row sent. Committing a claim before delivering would let both see `queued`.
+    The row stays locked (on PostgreSQL) through the SMTP transaction, so a second delivery
+    of the same id (a broker redelivery, the sweeper) waits for the first and then finds the
+    row sent. Committing a claim before delivering would let both see `queued`.
     """
     marked = mark_attempt(app, outbound_id)
     if marked is None or marked[0] != "queued":
         return marked[0] if marked else "missing"
     interrupted = marked[1]
-    with get_engine(app.db_url).begin() as conn:
-        row = conn.execute(_LOCK, {"oid": outbound_id}).first()
-        if row is None or row.status != "queued":
-            return row.status if row else "missing"
+    engine = get_engine(app.db_url)
+    # SQLite's one lock is database-wide: not held through SMTP, the success comes after.
+    claimed = engine.dialect.name == "postgresql"
+    # A failure replaces the success _CLAIM wrote in advance (it counted the attempt already).
+    failed, requeue = (_UNDO, {"status": "queued"}) if claimed else (_RESULT, {})
+    with engine.begin() as conn:
+        if claimed:
+            row = conn.execute(_CLAIM, {"oid": outbound_id, "sent_at": utcnow(),
+                                        "last_error": RESENT if interrupted else None}).first()
+            if row is None:  # another delivery finished it since the mark
+                return conn.execute(_STATUS_NOW, {"oid": outbound_id}).scalar() or "missing"
+        else:
+            row = conn.execute(_LOCK, {"oid": outbound_id}).first()
+            if row is None or row.status != "queued":
+                return row.status if row else "missing"
         try:
             deliver(app, row)
         except PermanentFailure as e:
-            conn.execute(_RESULT, {"oid": outbound_id, "status": "failed", "last_error": str(e)})
+            conn.execute(failed, {"oid": outbound_id, "status": "failed", "last_error": str(e)})
             log.warning("outbound %s failed for good: %s", outbound_id, e)
             return "failed"
         except (OSError, smtplib.SMTPException) as e:
             drop_connection()
-            conn.execute(_RESULT, {"oid": outbound_id,
-                                   "last_error": f"{type(e).__name__}: {e}"[:4000]})
+            conn.execute(failed, {"oid": outbound_id, **requeue,
+                                  "last_error": f"{type(e).__name__}: {e}"[:4000]})
             error = e  # committed with the attempt below, then raised for a retry
         else:
             if interrupted:
                 log.warning("outbound %s sent again after an interrupted attempt", outbound_id)
-            conn.execute(_RESULT, {"oid": outbound_id, "status": "sent", "sent_at": utcnow(),
-                                   "last_error": RESENT if interrupted else None})
+            if not claimed:
+                conn.execute(_RESULT, {"oid": outbound_id, "status": "sent", "sent_at": utcnow(),
+                                       "last_error": RESENT if interrupted else None})
             return "sent"
     raise error
 
