@@ -18,13 +18,20 @@ broker.add_middleware(Sweeper())
 
 
 def warm_up() -> None:
-    """Load at boot what the first classification would load mid-run, holding the GIL for
-    seconds while other threads wait: scikit-learn (the model's module), OpenCC's tables and
-    jieba's dictionary (the keyword rules' word boundaries)."""
+    """Load at boot what the first mails would load mid-run, holding the GIL for seconds
+    while other threads wait: scikit-learn (the model's module), OpenCC's tables and jieba's
+    dictionary (the keyword rules' word boundaries), and every reply template compiled, the
+    traditional-characters ones converted (workers.replies)."""
     from workers import classifier_model  # noqa: F401
-    from workers.textnorm import normalise, word_bounds
+    from workers.replies import template_env, traditional_template_env
+    from workers.textnorm import normalise, to_traditional, word_bounds
 
     word_bounds(normalise("預熱"))
+    to_traditional("预热")
+    for env, prefix in ((template_env(), ""), (traditional_template_env(), "zh-CN/")):
+        for name in env.list_templates(extensions="j2"):
+            if name.startswith(prefix):
+                env.get_template(name)
 
 
 warm_up()
