@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from models import Attachment, Case, Event, Message, RawMessage
-from models.db import get_engine
+from models.db import get_engine, insert_as_loaded
 from workers.app import App
 from workers.attachment_check import flag_attachment
 from workers.attachments import store_attachment
@@ -86,8 +86,7 @@ def file_message(
                   to_addrs=[*mail.to, *mail.cc],
                   subject=mail.subject, body_text=mail.body_text, language=mail.language,
                   charset_notes=charset_notes(mail))
-    session.add(msg)
-    session.flush()
+    insert_as_loaded(session, msg)
     if len(mail.attachments) > MAX_ATTACHMENTS:
         session.add(Event(case_id=case.id, raw_message_id=raw.id, kind="attachments_not_filed",
                           detail={"filed": MAX_ATTACHMENTS, "total": len(mail.attachments),
@@ -113,8 +112,7 @@ def open_case(
                 subject=mail.clean_subject or mail.subject, complainant_email=mail.from_addr[:320],
                 complainant_name=mail.from_name[:255], language=mail.language,
                 received_at=received_at)
-    session.add(case)
-    session.flush()
+    insert_as_loaded(session, case)
     file_message(session, app, case, mail, raw, role="complainant")
     session.add(Event(case_id=case.id, raw_message_id=raw.id, kind="case_opened",
                       actor=mail.from_addr[:64], to_status=case.status,
