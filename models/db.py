@@ -42,7 +42,9 @@ def get_engine(url: str) -> Engine:
     # No pool_pre_ping: it costs a round trip per checkout (each mail checks out several
     # times). A connection the server dropped fails that one task, and Dramatiq's retries and
     # the sweeper redo it; pool_recycle replaces idle connections before server-side timeouts.
-    return create_engine(url, pool_recycle=1800, pool_size=5, max_overflow=10)
+    # pool_size: a worker thread can hold two connections at once (its batch's, and the case
+    # number's or the send mark's autocommitted statement); overflow ones are closed on return.
+    return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=10)
 
 
 @contextmanager
