@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -66,9 +67,27 @@ def insert_skipping_existing(session: Session, table: Table) -> Any:
     return dialect_insert(table).on_conflict_do_nothing()
 
 
-def each_item(session: Session, savepoints: bool) -> AbstractContextManager[Any]:
-    """What one item of a batch runs in: its own savepoint, or just the batch's transaction."""
-    return session.begin_nested() if savepoints else nullcontext()
+@dataclass
+class Item:
+    """How one item of a batch went: the error it raised in its savepoint, if it did."""
+
+    error: Exception | None = None
+
+
+@contextmanager
+def each_item(session: Session, savepoints: bool) -> Iterator[Item]:
+    """What one item of a batch runs in (see together_then_apart). Without savepoints an
+    error is the whole batch's and propagates; in its own savepoint the item rolls back alone
+    and the error is kept on the Item for the caller to set the item aside."""
+    item = Item()
+    if not savepoints:
+        yield item
+        return
+    try:
+        with session.begin_nested():
+            yield item
+    except Exception as e:
+        item.error = e
 
 
 def together_then_apart(run: Callable[[bool], T], what: str) -> T:
@@ -86,23 +105,28 @@ def together_then_apart(run: Callable[[bool], T], what: str) -> T:
         return run(True)
 
 
-_INSERT_RETURNING_ID: dict[str, Any] = {}
+_INSERT_RETURNING_ID: dict[tuple[str, str, bool], Any] = {}
 
 
-def insert_as_loaded(session: Session, obj: T) -> T:
+def insert_as_loaded(session: Session, obj: T, skip_existing: bool = False) -> T | None:
     """Write a new ORM object's row with one Core INSERT … RETURNING id, then attach the
     object to the session as if it had been loaded (no SQL): callers read and change it as
     before. The unit of work's insert and flush cost several times the statement itself.
 
     What the session holds pending is flushed first, so rows keep the order they were made in.
+    `skip_existing`: INSERT … ON CONFLICT DO NOTHING, and None when a unique key is taken.
     """
     table: Table = type(obj).__table__  # type: ignore[attr-defined]
-    if table.name not in _INSERT_RETURNING_ID:
-        _INSERT_RETURNING_ID[table.name] = insert(table).returning(table.c.id)
-    if session.new or session.dirty:
-        session.flush()
+    key = (session.get_bind().dialect.name, table.name, skip_existing)
+    if key not in _INSERT_RETURNING_ID:
+        stmt = insert_skipping_existing(session, table) if skip_existing else insert(table)
+        _INSERT_RETURNING_ID[key] = stmt.returning(table.c.id)
+    session.flush()
     values = {c.key: getattr(obj, c.key) for c in table.columns if not c.primary_key}
-    obj.id = session.execute(_INSERT_RETURNING_ID[table.name], values).scalar_one()  # type: ignore[attr-defined]
+    new_id = session.execute(_INSERT_RETURNING_ID[key], values).scalar()
+    if new_id is None:
+        return None
+    obj.id = new_id  # type: ignore[attr-defined]
     make_transient_to_detached(obj)
     session.add(obj)
     return obj

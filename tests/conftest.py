@@ -29,18 +29,24 @@ from tests.servers import (
 )
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    """One Dovecot per session, users complaints/secret, complaints2/secret2, staff/staffpw."""
+def private_dovecot(prefix: str = "cdtest-dovecot-") -> Iterator[Dovecot]:
+    """A Dovecot of its own (users complaints/secret, complaints2/secret2, staff/staffpw),
+    stopped and its directory removed afterwards: `yield from` it in a fixture."""
     if find_binary("dovecot") is None:
         require_server("dovecot", "the dovecot binary (package dovecot-imapd) is not installed")
     # mkdtemp under /tmp, not tmp_path_factory: pytest's base dir is 0700, which Dovecot's
     # unprivileged auth and mail processes could not enter.
-    workdir = Path(tempfile.mkdtemp(prefix="cdtest-dovecot-"))
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     server = start_dovecot(workdir)
     yield server
     server.stop()
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One Dovecot per session."""
+    yield from private_dovecot()
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 """Classify stage: give a new case its category and severity, with the reasons, on the case row.
 
 Reads the complaint (subject and the complainant's first mail), runs `workers.classify` with the
-category model (and the severity model saved with it) when one has been trained, stores the result and an Event `classified`, commits,
-then hands the case to routing (`workers.route_stage.route_case`). Runs any number of times for
+category model (and the severity model saved with it) when one has been trained, stores the
+result and an Event `classified`, commits, then hands the case to routing
+(`workers.route_stage.route_case`). Runs any number of times for
 the same case: a value staff set (`category_set_by`, `severity_set_by`) is never overwritten, a
 severity never goes down on a rerun, and a rerun that finds nothing new writes nothing.
 """
@@ -173,14 +174,12 @@ def classify_many(app: App, case_ids: list[int],
                 case = cases.get(case_id)
                 if case is None:
                     continue
-                try:
-                    with each_item(session, savepoints):
-                        classify_loaded(session, app, case, messages.get(case_id), model)
-                except Exception as e:
-                    if not savepoints:
-                        raise
-                    log.warning("classifying case %s: %s; retried on its own", case_id, e)
-                    failed.append(case_id)  # this case only; its neighbours go on
+                with each_item(session, savepoints) as item:
+                    classify_loaded(session, app, case, messages.get(case_id), model)
+                if item.error is not None:  # this case only; its neighbours go on
+                    log.warning("classifying case %s: %s; retried on its own", case_id,
+                                item.error)
+                    failed.append(case_id)
                 else:
                     classified.append(case_id)
         return classified, failed

@@ -257,14 +257,12 @@ def ingest_many(app: App, raw_ids: list[int]) -> tuple[list[IngestOutcome], list
             stored = stored_by_message_id(session, list(raws))
             for raw in raws:
                 raw_id = raw.id
-                try:
-                    with each_item(session, savepoints):
-                        outcomes.append(process(session, app, raw, numbers, stored))
-                except Exception as e:
-                    if not savepoints:
-                        raise
-                    log.exception("ingest of raw message %s failed in a batch", raw_id)
-                    failed.append((raw_id, e))  # this mail only; its neighbours go on
+                with each_item(session, savepoints) as item:
+                    outcomes.append(process(session, app, raw, numbers, stored))
+                if item.error is not None:  # this mail only; its neighbours go on
+                    log.error("ingest of raw message %s failed in a batch", raw_id,
+                              exc_info=item.error)
+                    failed.append((raw_id, item.error))
         return outcomes, failed
 
     outcomes, failed = together_then_apart(run, "ingest batch")

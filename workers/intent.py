@@ -143,8 +143,6 @@ def complainant_intent(text: str, subject: str, *, answering_result: bool = Fals
     return Intent(IntentKind.INFO)
 
 
-
-
 def _normalise(text: str) -> str:
     # NFKC folds full-width digits and punctuation; t2s makes 複查/撤銷/滿意 simplified.
     return to_simplified(unicodedata.normalize("NFKC", text)).lower()

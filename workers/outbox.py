@@ -12,21 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
-from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from config.policy_staff import staff_by_email
 from models import Case, Event, Message, OutboundEmail
-from models.db import insert_skipping_existing
+from models.db import insert_as_loaded
 from models.types import utcnow
 from workers.app import App
 from workers.casenumbers import tagged_subject
 from workers.compose import OutgoingMail, checked_address, compose, new_message_id
-from workers.replies import (
-    TRADITIONAL_CHINESE,
-    render_reply,
-    template_language,
-)
+from workers.replies import TRADITIONAL_CHINESE, render_reply, template_language
 from workers.tokens import reply_address
 
 
@@ -57,19 +52,6 @@ _EXISTING_ID_AND_AUTOMATIC_SINCE = select(_EXISTING_ID.scalar_subquery(),
 _LOCK_SENDER = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("to"), 0)))
 # Rows nobody reads back in the transaction that writes them: plain Core inserts.
 _INSERT_MESSAGE = insert(Message.__table__)
-_OUTBOUND = OutboundEmail.__table__
-_OUTBOUND_COLUMNS = [c.name for c in _OUTBOUND.columns if c.name != "id"]
-_INSERT_OUTBOUND = insert(_OUTBOUND).returning(_OUTBOUND.c.id)
-_INSERT_OUTBOUND_UNLESS_THERE: dict[str, Any] = {}
-
-
-def _insert_outbound_unless_there(session: Session) -> Any:
-    """INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, built once per dialect."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in _INSERT_OUTBOUND_UNLESS_THERE:
-        _INSERT_OUTBOUND_UNLESS_THERE[dialect] = (
-            insert_skipping_existing(session, _OUTBOUND).returning(_OUTBOUND.c.id))
-    return _INSERT_OUTBOUND_UNLESS_THERE[dialect]
 _INSERT_EVENT = insert(Event.__table__)
 
 
@@ -132,18 +114,13 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
         case_number=case.number, in_reply_to=req.in_reply_to, references=req.references,
         auto_submitted=req.auto_submitted))
     # Callers read the row back (id, status): an object, written by one Core INSERT rather
-    # than the unit of work (what open_case and the rest left pending goes first, in order).
-    row = OutboundEmail(dedupe_key=key, case_id=case.id, kind=req.kind, automatic=automatic,
-                        to_addr=to_addr, subject=subject,
-                        message_id=message_id, raw=raw, enqueued_at=utcnow())
-    session.flush()
-    values = {column: getattr(row, column) for column in _OUTBOUND_COLUMNS}
-    insert_row = _INSERT_OUTBOUND if capped else _insert_outbound_unless_there(session)
-    row.id = session.execute(insert_row, values).scalar()
-    if row.id is None:  # uncapped, and queued already by an earlier run of this stage
+    # than the unit of work; attached as if loaded, so a rerun's session.get finds it.
+    row = insert_as_loaded(session, OutboundEmail(
+        dedupe_key=key, case_id=case.id, kind=req.kind, automatic=automatic, to_addr=to_addr,
+        subject=subject, message_id=message_id, raw=raw, enqueued_at=utcnow()),
+        skip_existing=not capped)
+    if row is None:  # uncapped, and queued already by an earlier run of this stage
         return session.get(OutboundEmail, session.execute(_EXISTING_ID, {"key": key}).scalar())
-    make_transient_to_detached(row)  # persistent, as if loaded: a rerun's session.get finds it
-    session.add(row)
     # Every column a Message and an Event object would have written, defaults included.
     now = utcnow()
     session.execute(_INSERT_MESSAGE, {

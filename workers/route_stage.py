@@ -186,18 +186,14 @@ def route_many(app: App, case_ids: list[int]) -> tuple[list[int], list[int]]:
                     counts = open_counts(session)
                 # Whether routing, not staff or an earlier run, gives the case its owner now.
                 fresh = case_id not in earlier and not (case.assigned_group or case.assignee)
-                try:
-                    with each_item(session, savepoints):
-                        ids = route_loaded(session, app, case, earlier.get(case_id), counts,
-                                           loaded.get(case_id))
-                except Exception as e:
-                    if not savepoints:
-                        raise
-                    log.warning("routing case %s: %s; retried on its own", case_id, e)
-                    failed.append(case_id)  # this case only; its neighbours go on
+                with each_item(session, savepoints) as item:
+                    outbound_ids += route_loaded(session, app, case, earlier.get(case_id),
+                                                 counts, loaded.get(case_id))
+                if item.error is not None:  # this case only; its neighbours go on
+                    log.warning("routing case %s: %s; retried on its own", case_id, item.error)
+                    failed.append(case_id)
                     counts = None  # the counts may include its rolled-back owner
                     continue
-                outbound_ids += ids
                 if fresh and case.assignee is not None and case.status not in TERMINAL_STATES:
                     counts[case.assignee] = counts.get(case.assignee, 0) + 1
         return outbound_ids, failed

@@ -134,9 +134,11 @@ def word_bounds(normalised: str) -> frozenset[int]:
     Dictionary words only (no HMM): a run jieba does not know stays single characters, so it
     never swallows the edge of a keyword. Cached: every rule of one classification asks.
     """
-    bounds = {0}
-    bounds.update(end for _word, _start, end in _segmenter().tokenize(normalised, HMM=False))
-    return frozenset(bounds)
+    return frozenset({0}) | _word_ends(normalised)
+
+
+def _word_ends(text: str) -> frozenset[int]:
+    return frozenset(end for _word, _start, end in _segmenter().tokenize(text, HMM=False))
 
 
 # jieba cuts the text into runs of these characters (jieba.re_han_default) and segments each
@@ -145,9 +147,7 @@ _RUN = jieba.re_han_default
 _RUN_CHAR = re.compile(_RUN.pattern[1:-2], _RUN.flags)  # "([...]+)" → "[...]"
 
 
-@lru_cache(maxsize=4096)
-def _run_bounds(run: str) -> frozenset[int]:
-    return frozenset(end for _word, _start, end in _segmenter().tokenize(run, HMM=False))
+_run_bounds = lru_cache(maxsize=4096)(_word_ends)  # runs recur across complaints
 
 
 def word_bounds_near(normalised: str, start: int, end: int) -> frozenset[int]:

@@ -4,28 +4,22 @@ a private Dovecot of the test's own (stopping the shared one would disturb other
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import private_dovecot
 from tests.integration.conftest import Stack, scalar, wait_until
 from tests.integration.test_faults import dovecot_without
 from tests.mailgen import complaints
-from tests.servers import Dovecot, start_dovecot
+from tests.servers import Dovecot
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
 def own_dovecot() -> Iterator[Dovecot]:
-    workdir = Path(tempfile.mkdtemp(prefix="cdtest-dovecot-restart-"))
-    server = start_dovecot(workdir)
-    yield server
-    server.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+    yield from private_dovecot("cdtest-dovecot-restart-")
 
 
 @pytest.fixture(scope="module")
