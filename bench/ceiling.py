@@ -11,7 +11,7 @@ each stage alone, with no code of ours in the way:
 
 1. IMAP: the corpus APPENDed to a separate account (not timed), then UID FETCH BODY.PEEK[] in
    batches of 100 over one imapclient connection.
-2. parsing: mailparser.parse_from_bytes over every raw mail, in-process; workers.parse.parse_mail
+2. parsing: mailparser.parse_from_bytes over every raw mail, in-process; workers.mail.parse.parse_mail
    (ours) over the same bytes, for comparison.
 3. Dramatiq: N messages to a no-op actor on a RedisBroker (own queue), consumed by an in-process
    dramatiq.Worker (--dramatiq-threads, the Procfile's 4 by default); first send to last done.
@@ -96,7 +96,7 @@ def stage_imap(bench: Bench, mails: list[Any]) -> dict[str, Any]:
 def stage_parse(mails: list[Any]) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
     import mailparser
 
-    from workers.parse import parse_mail
+    from workers.mail.parse import parse_mail
 
     raws = [m.raw for m in mails]
     mailparser.parse_from_bytes(raws[0])  # warm-up: lazy imports
@@ -262,7 +262,7 @@ def run(args: argparse.Namespace, bench: CeilingBench) -> dict[str, Any]:
     lib, ours, parsed = stage_parse(mails)
     figures["parse_mailparser"], figures["parse_ours"] = lib, ours
     print(f"2. mailparser.parse_from_bytes:      {lib['rate']:8.1f} mails/s; "
-          f"workers.parse.parse_mail {ours['rate']:.1f} mails/s")
+          f"workers.mail.parse.parse_mail {ours['rate']:.1f} mails/s")
     r = figures["dramatiq"] = stage_dramatiq(bench.redis.url, args.n, args.dramatiq_threads)
     print(f"3. Dramatiq no-op round trip:        {r['rate']:8.1f} msgs/s "
           f"(send alone {r['send_rate']:.0f}/s, {r['worker_threads']} threads)")
@@ -309,7 +309,7 @@ def print_table(f: dict[str, Any]) -> None:
     for name, value in stages:
         mark = "  ← slowest" if (name, value) == slowest else ""
         print(f"{name:50} {value:12.1f}{mark}")
-    print(f"{'   (ours: workers.parse.parse_mail)':50} {f['parse_ours']['rate']:12.1f}")
+    print(f"{'   (ours: workers.mail.parse.parse_mail)':50} {f['parse_ours']['rate']:12.1f}")
     print("─" * 66)
     steady = f["intake"]["steady_throughput"]
     print(f"{'ours, end to end (bench/intake.py)':50} {ours:12.1f}"

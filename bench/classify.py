@@ -38,9 +38,9 @@ if str(ROOT) not in sys.path:  # `python bench/classify.py` as well as `python -
     sys.path.insert(0, str(ROOT))
 
 from config.policy_classify import ClassifyPolicy, load_classify_policy  # noqa: E402
-from workers.classifier_model import CategoryModel, train  # noqa: E402
-from workers.classify import classify  # noqa: E402
-from workers.textnorm import script, tokens  # noqa: E402
+from workers.triage.model import CategoryModel, train  # noqa: E402
+from workers.triage.classify import classify  # noqa: E402
+from workers.mail.textnorm import script, tokens  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "complaints.jsonl"
 POLICY = ROOT / "config" / "policy.toml"

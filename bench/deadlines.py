@@ -9,7 +9,7 @@ What it does: creates a fresh PostgreSQL database (tests/servers.create_pg_datab
 COPYs --rows/10 cases and --rows pending deadlines (10 per case, next_action_at spread evenly over
 60 days), plus --closed other rows (met and cancelled ones without a next action, missed ones
 still climbing the escalation tiers) so that the index holds other states too, then ANALYZE. It runs the scheduler's own query
-(`workers.scheduler.due_deadline_ids`, batch 1000) at --ticks moments spread over those 60 days
+(`workers.clock.scheduler.due_deadline_ids`, batch 1000) at --ticks moments spread over those 60 days
 (from nothing due to nearly everything due; and the steady state, a minute's worth due), and
 the whole `tick()` (query + 1000 enqueues on the in-process broker). Figures: p50/p95/max of
 each, Python memory of a tick (tracemalloc peak, in a separate untimed pass) and the RSS, and `EXPLAIN (ANALYZE, BUFFERS)` of
@@ -46,8 +46,8 @@ from models.migrate import upgrade  # noqa: E402
 from tests.servers import create_pg_database, drop_pg_database, pg_available  # noqa: E402
 from workers.app import App, use_app  # noqa: E402
 from workers.broker import ensure_broker  # noqa: E402
-from workers.clockplan import Kind  # noqa: E402
-from workers.scheduler import DEFAULT_BATCH, due_deadline_ids, due_query, tick  # noqa: E402
+from workers.clock.rules import Kind  # noqa: E402
+from workers.clock.scheduler import DEFAULT_BATCH, due_deadline_ids, due_query, tick  # noqa: E402
 
 BASE = datetime(2026, 10, 12, 1, 0, tzinfo=UTC)
 SPAN = timedelta(days=60)

@@ -127,12 +127,12 @@ def main() -> int:
 def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
     import sqlalchemy.orm
 
-    import workers.ingest as ingest_mod
-    import workers.outbox as outbox_mod
-    import workers.sender as sender_mod
+    import workers.intake.ingest as ingest_mod
+    import workers.outbound.outbox as outbox_mod
+    import workers.outbound.sender as sender_mod
     from models.migrate import upgrade
     from workers.app import get_app
-    from workers.poller import Poller
+    from workers.intake.poller import Poller
 
     t = time.perf_counter()
     upgrade(db_url)

@@ -90,13 +90,13 @@ def run(args: argparse.Namespace, db_url: str) -> int:
     from models import OutboundEmail
     from models.db import session_scope
     from models.migrate import upgrade
-    from workers.actors import warm_up
+    from workers.worker import warm_up
     from workers.app import get_app
-    from workers.classify_stage import classify_many
-    from workers.ingest import ingest_many
-    from workers.poller import store_batch
-    from workers.route_stage import route_many
-    from workers.sender import send
+    from workers.triage.classify_case import classify_many
+    from workers.intake.ingest import ingest_many
+    from workers.intake.poller import store_batch
+    from workers.triage.route_case import route_many
+    from workers.outbound.sender import send
 
     upgrade(db_url)
     warm_up()

@@ -1,6 +1,6 @@
 """Who may work cases by mail: the `[staff_auth]` section of the policy file.
 
-Read by `workers.staff_auth` and `workers.staff_mail`. Defaults are the safe ones: the signed
+Read by `workers.casework.staff_auth` and `workers.casework.staff_mail`. Defaults are the safe ones: the signed
 staff reply address always works; the DKIM/SPF route only trusts the intake domain's own
 receiving servers.
 """

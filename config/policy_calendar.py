@@ -2,7 +2,7 @@
 
 `CalendarPolicy` says which days are working days and in which timezone deadlines end;
 `SlaPolicy` holds the regulations' time limits (PROCESS.md, "Timeline" and "Severity").
-The arithmetic itself lives in `workers/workdays.py`.
+The arithmetic itself lives in `workers/clock/workdays.py`.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ class RawMessage(SQLModel, table=True):
     # different mail must not be merged silently.
     message_id: str | None = Field(default=None, max_length=998, index=True)
     # What makes two fetches "the same mail": Message-ID plus a digest of who/when/what, or
-    # the sha256 of the bytes when there is no Message-ID (workers/identity.py).
+    # the sha256 of the bytes when there is no Message-ID (workers/mail/identity.py).
     identity: str = Field(max_length=128, unique=True)
     sha256: str = Field(max_length=64)
     size: int

@@ -7,7 +7,7 @@ from functools import cached_property
 
 from config.policy import Policy, load_policy
 from config.settings import Settings, get_settings
-from workers.workdays import WorkCalendar
+from workers.clock.workdays import WorkCalendar
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,10 @@ def _stale(session: Session, table: Any, status: str, grace: float, limit: int) 
 
 def sweep(app: App, grace: float | None = None, limit: int = 5000) -> SweepResult:
     grace = app.settings.sweep_grace if grace is None else grace
-    from workers.classify_stage import classify_batch
-    from workers.ingest import enqueue_ingest
-    from workers.route_stage import unrouted_case_ids
-    from workers.sender import send_outbound_batch
+    from workers.triage.classify_case import classify_batch
+    from workers.intake.ingest import enqueue_ingest
+    from workers.triage.route_case import unrouted_case_ids
+    from workers.outbound.sender import send_outbound_batch
 
     with session_scope(app.db_url) as session:
         result = SweepResult(

@@ -44,7 +44,7 @@ from tests.servers import (
     drop_pg_database,
 )
 from workers.app import App
-from workers.sender import RESENT
+from workers.outbound.sender import RESENT
 
 REPO = Path(__file__).resolve().parents[2]
 INTAKE = "complaints@example.org"
@@ -56,11 +56,11 @@ def _script(name: str) -> list[str]:
     path = Path(sys.executable).parent / name
     if path.exists():
         return [str(path)]
-    return [sys.executable, "-c", "from workers.cli import app; app()"]
+    return [sys.executable, "-c", "from workers.ops.cli import app; app()"]
 
 
 COMPLAINTDESK = _script("complaintdesk")
-WORKER = [sys.executable, "-m", "dramatiq", "workers.actors", "--processes", "1",
+WORKER = [sys.executable, "-m", "dramatiq", "workers.worker", "--processes", "1",
           "--threads", "4"]
 
 
@@ -297,7 +297,7 @@ def delivered(stack: Stack) -> list[ReceivedMessage]:
 
     A worker SIGKILLed after the server took a mail and before the row was marked sent makes
     the next attempt send it again (RFC 1047's window; no SMTP client can close it). That is
-    allowed only where the outbox row records the interrupted attempt (workers.sender.RESENT),
+    allowed only where the outbox row records the interrupted attempt (workers.outbound.sender.RESENT),
     and only as the same bytes with the same Message-ID.
     """
     seen: dict[str, bytes] = {}

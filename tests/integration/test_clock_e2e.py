@@ -33,10 +33,10 @@ from models.types import utcnow
 from tests.integration.conftest import INTAKE, SECRET, Stack, query
 from tests.servers import ReceivedMessage
 from workers.app import App, use_app
-from workers.ingest import ingest_message
-from workers.poller import Poller
-from workers.scheduler import Scheduler
-from workers.tokens import read_reply_address
+from workers.intake.ingest import ingest_message
+from workers.intake.poller import Poller
+from workers.clock.scheduler import Scheduler
+from workers.mail.tokens import read_reply_address
 
 pytestmark = [pytest.mark.integration]
 
@@ -66,8 +66,8 @@ def clock_app(stack: Stack) -> Iterator[App]:
 @pytest.fixture
 def drain() -> Iterator[Callable[[], None]]:
     """Run the in-process actors (ingest, clock, sender) until their queues are empty."""
-    from workers.clock import deadline_due  # noqa: F401  (declares the clock queue)
-    from workers.sender import send_outbound  # noqa: F401
+    from workers.clock.due import deadline_due  # noqa: F401  (declares the clock queue)
+    from workers.outbound.sender import send_outbound  # noqa: F401
 
     broker = dramatiq.get_broker()
     assert isinstance(broker, StubBroker), "unset COMPLAINTDESK_BROKER_URL: actors run in-process"

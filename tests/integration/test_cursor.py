@@ -10,7 +10,7 @@ import pytest
 
 from models.db import session_scope
 from tests.integration.conftest import query
-from workers.poller import load_cursor
+from workers.intake.poller import load_cursor
 
 pytestmark = pytest.mark.integration
 

@@ -1,6 +1,6 @@
 """Loss-proof under crashes and outages (issue 3): each fault with its pass criterion.
 
-Everything runs as deployed: `complaintdesk poller` and `dramatiq workers.actors` processes
+Everything runs as deployed: `complaintdesk poller` and `dramatiq workers.worker` processes
 against Dovecot, Redis, PostgreSQL and an SMTP sink. A test injects one fault (SIGKILL, a
 poison mail, a database, broker or SMTP outage, a recreated mailbox, a second poller, another
 IMAP client's \\Deleted flag) and then checks what users see: cases in `cases list --json`,
@@ -58,8 +58,8 @@ from tests.servers import (
     require_server,
     start_dovecot,
 )
-from workers.poller import mailbox_key
-from workers.views import list_mail
+from workers.intake.poller import mailbox_key
+from workers.ops.case_views import list_mail
 
 # Every test here runs real processes for tens of seconds; the large ones for minutes.
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -415,7 +415,7 @@ def test_mail_that_always_raises_is_quarantined_after_its_retries(stack: Stack) 
     stack.start_poller()
 
     # While it runs, every stored mail is listed once, in one of the five dispositions. The
-    # listing is `mail list`'s own (workers.views.list_mail), read in this process: spawning
+    # listing is `mail list`'s own (workers.ops.case_views.list_mail), read in this process: spawning
     # the CLI takes longer than batched intake does, and would sample nothing under way.
     samples = []
     deadline = time.monotonic() + 300

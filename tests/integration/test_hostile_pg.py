@@ -38,7 +38,7 @@ from tests.unit.test_hostile_mail import (
     text_values,
 )
 from workers.app import App, use_app
-from workers.ingest import ingest_many
+from workers.intake.ingest import ingest_many
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from models.db import get_engine
 from tests.integration.conftest import query
 from tests.unit.test_hostile_mail import simple_mail, store
 from workers.app import App, use_app
-from workers.ingest import ingest_many
+from workers.intake.ingest import ingest_many
 
 pytestmark = pytest.mark.integration
 

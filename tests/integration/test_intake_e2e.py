@@ -1,5 +1,5 @@
 """The intake spine end to end, as deployed: `complaintdesk poller` and a real Dramatiq worker
-process (`dramatiq workers.actors`) against Dovecot, Redis, PostgreSQL and an SMTP sink.
+process (`dramatiq workers.worker`) against Dovecot, Redis, PostgreSQL and an SMTP sink.
 
 What a complainant sees: one acknowledgement per complaint, threaded, in their language, with a
 reply address that brings their answer back to the same case. What an operator sees: the CLI's
@@ -29,7 +29,7 @@ from tests.integration.conftest import (
 )
 from tests.mailgen import GeneratedMail, bounce, complaints, out_of_office, reply_to
 from tests.servers import ReceivedMessage
-from workers.tokens import read_reply_address
+from workers.mail.tokens import read_reply_address
 
 # Generous limits: on a loaded CI machine two Python processes boot slowly; idle, each test
 # takes well under a minute.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from workers.locks import LeaderLock
+from workers.leader_lock import LeaderLock
 
 
 def test_only_one_holder_and_release_hands_over(redis_url: str) -> None:

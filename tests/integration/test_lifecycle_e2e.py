@@ -18,7 +18,7 @@ from email.utils import make_msgid, parseaddr
 import pytest
 
 from tests.integration.conftest import INTAKE, SECRET, Stack, scalar, wait_until
-from workers.tokens import reply_address
+from workers.mail.tokens import reply_address
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

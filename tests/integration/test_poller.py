@@ -20,8 +20,8 @@ from tests.integration.conftest import Stack, libpq_url, query, scalar
 from tests.mailgen import complaint, complaints
 from workers.app import App
 from workers.broker import build_broker
-from workers.poller import Poller, mailbox_key, store_batch
-from workers.store import Incoming, store_many
+from workers.intake.poller import Poller, mailbox_key, store_batch
+from workers.intake.raw_store import Incoming, store_many
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from models.db import session_scope
 from tests.integration.conftest import INTAKE, SECRET, query, restart_sink
 from tests.servers import NO_SUCH_USER, TEMP_FAIL, SmtpSink
 from workers.app import App
-from workers.compose import OutgoingMail, compose, new_message_id
-from workers.sender import IN_FLIGHT, RESENT, drop_connection, mark_attempt, send, smtp_send
+from workers.mail.compose import OutgoingMail, compose, new_message_id
+from workers.outbound.sender import IN_FLIGHT, RESENT, drop_connection, mark_attempt, send, smtp_send
 
 pytestmark = [
     pytest.mark.integration,

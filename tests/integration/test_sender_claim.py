@@ -9,12 +9,12 @@ from collections.abc import Callable
 
 import pytest
 
-import workers.sender as sender
+import workers.outbound.sender as sender
 from tests.integration import test_sender as plain
 from tests.integration.test_sender import queue_row, row
 from tests.servers import NO_SUCH_USER, TEMP_FAIL, SmtpSink
 from workers.app import App
-from workers.sender import IN_FLIGHT, RESENT, Outgoing, send
+from workers.outbound.sender import IN_FLIGHT, RESENT, Outgoing, send
 
 pytestmark = [
     pytest.mark.integration,

@@ -16,10 +16,11 @@ from models.db import get_engine, session_scope
 from models.migrate import upgrade
 from tests.mailgen import complaints
 from tests.servers import create_pg_database, drop_pg_database, pg_available, require_server
-from workers import classify_stage, route_stage
+from workers.triage import classify_case as classify_stage
+from workers.triage import route_case as route_stage
 from workers.app import App, use_app
-from workers.ingest import ingest_many
-from workers.poller import store_batch
+from workers.intake.ingest import ingest_many
+from workers.intake.poller import store_batch
 
 pytestmark = pytest.mark.integration
 MAILS = complaints(30, seed=77)

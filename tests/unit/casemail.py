@@ -17,9 +17,9 @@ from sqlalchemy import select
 from models import Case, Event, OutboundEmail, RawMessage
 from models.db import session_scope
 from workers.app import App
-from workers.ingest import IngestOutcome, ingest
-from workers.store import store_raw
-from workers.tokens import reply_address
+from workers.intake.ingest import IngestOutcome, ingest
+from workers.intake.raw_store import store_raw
+from workers.mail.tokens import reply_address
 
 COMPLAINANT = "wang@example.net"
 

@@ -7,7 +7,7 @@ import io
 import time
 import zipfile
 
-from workers.attachment_check import flag_attachment
+from workers.mail.attachment_check import flag_attachment
 
 
 def _zip(files: dict[str, bytes]) -> bytes:

@@ -15,8 +15,8 @@ import pytest
 
 from config.policy_classify import ClassifyPolicy, load_classify_policy
 from config.settings import PROJECT_ROOT
-from workers.classifier_model import CategoryModel, ModelFileError, SeverityModel, train
-from workers.classify import (
+from workers.triage.model import CategoryModel, ModelFileError, SeverityModel, train
+from workers.triage.classify import (
     Classification,
     chinese_number,
     classify,
@@ -24,7 +24,7 @@ from workers.classify import (
     find_words,
     severity_from_model,
 )
-from workers.textnorm import normalise, script
+from workers.mail.textnorm import normalise, script
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "complaints.jsonl"
 # Measured with bench/classify.py on the held-back split (81: 35 simplified, 22 traditional,

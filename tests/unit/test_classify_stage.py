@@ -19,7 +19,7 @@ from tests.unit.triage import (
     sent,
 )
 from workers.app import App
-from workers.classify_stage import classify_case
+from workers.triage.classify_case import classify_case
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 from models import RawMessage
 from models.db import session_scope
 from workers.app import App
-from workers.cli import app as cli
-from workers.folder_source import import_folder
-from workers.ingest import ingest_message
-from workers.quarantine import quarantine_row
+from workers.ops.cli import app as cli
+from workers.intake.folder_inbox import import_folder
+from workers.intake.ingest import ingest_message
+from workers.intake.quarantine import quarantine_row
 
 DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo_inbox"
 runner = CliRunner()

@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from config.settings import get_settings
-from workers.cli_calendar import register
+from workers.ops.cli_calendar import register
 
 RUNNER = CliRunner()
 

@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from config.settings import PROJECT_ROOT
-from workers.cli_classify import looks_like_mail, register
+from workers.ops.cli_classify import looks_like_mail, register
 
 POLICY = str(PROJECT_ROOT / "config" / "policy.toml")
 DATA = Path(__file__).resolve().parent.parent / "data" / "complaints.jsonl"
@@ -58,7 +58,7 @@ def test_a_mail_is_classified_by_its_subject_and_body_only(
     parser: str, run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if parser == "stdlib":
-        monkeypatch.setitem(sys.modules, "workers.parse", None)  # as before ingest had one
+        monkeypatch.setitem(sys.modules, "workers.mail.parse", None)  # as before ingest had one
     result = run("--json", stdin=complaint_mail("密码也被改了，登录不上。", charset="gbk"))
     data = json.loads(result.stdout)
     assert data["category"] == "network_security"
@@ -121,7 +121,7 @@ def test_retrain_reads_the_database_source_when_there_is_one(
 ) -> None:
     confirmed = [("积分被清零", "transaction"), ("泄露个人信息", "privacy")]
     source = SimpleNamespace(load_confirmed_examples=lambda: confirmed)
-    monkeypatch.setitem(sys.modules, "workers.training_data", source)
+    monkeypatch.setitem(sys.modules, "workers.triage.training_data", source)
     result = run("--retrain", "--json", model=tmp_path / "m.pkl")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["examples"] == 2
@@ -141,7 +141,7 @@ def test_retrain_skips_unknown_severities(run, tmp_path: Path) -> None:
 
 
 def test_retrain_without_a_source_says_what_to_do(run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "workers.training_data", None)  # not written yet
+    monkeypatch.setitem(sys.modules, "workers.triage.training_data", None)  # not written yet
     result = run("--retrain")
     assert result.exit_code == 2
     assert "--from-jsonl" in result.stderr

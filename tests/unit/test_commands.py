@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.commands import (
+from workers.casework.commands import (
     HELP_TEXT,
     SPECS,
     Command,
@@ -14,7 +14,7 @@ from workers.commands import (
     parse_command_mail,
     plan,
 )
-from workers.transitions import State
+from workers.casework.transitions import State
 
 TEXT = "已与商家核实，商家同意全额退款。"
 

@@ -24,9 +24,9 @@ from tests.unit.casemail import (
     text_of,
 )
 from workers.app import App
-from workers.complainant_mail import consent_answer
-from workers.lifecycle import system_transition
-from workers.transitions import Trigger
+from workers.casework.complainant_mail import consent_answer
+from workers.casework.lifecycle import system_transition
+from workers.casework.transitions import Trigger
 
 RESULT = "经核实，商家同意退货并全额退款。"
 

@@ -14,7 +14,7 @@ import pytest
 
 from config.policy_calendar import SlaPolicy
 from config.policy_staff import Group, StaffMember
-from workers.clockplan import (
+from workers.clock.rules import (
     Clock,
     Do,
     Kind,
@@ -29,9 +29,9 @@ from workers.clockplan import (
     reminder_times,
     resumed_due,
 )
-from workers.escalation import escalation_ladder, reminder_recipients
-from workers.transitions import TRANSITIONS, State, Step, Trigger
-from workers.workdays import WorkCalendar
+from workers.clock.escalation import escalation_ladder, reminder_recipients
+from workers.casework.transitions import TRANSITIONS, State, Step, Trigger
+from workers.clock.workdays import WorkCalendar
 
 CN = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar()

@@ -8,9 +8,9 @@ from models import MailboxCursor, RawMessage
 from models.db import session_scope
 from models.types import utcnow
 from workers.app import App
-from workers.health import as_json, measure
-from workers.quarantine import quarantine_row
-from workers.store import store_raw
+from workers.ops.health import as_json, measure
+from workers.intake.quarantine import quarantine_row
+from workers.intake.raw_store import store_raw
 
 
 def _checks(app: App, **kw: object) -> dict:

@@ -32,10 +32,10 @@ from sqlmodel import SQLModel
 from models import Attachment, Case, Event, Message, OutboundEmail, RawMessage
 from models.db import session_scope
 from workers.app import App
-from workers.ingest import IngestOutcome, ingest
-from workers.parse import parse_mail
-from workers.sender import send
-from workers.store import store_raw
+from workers.intake.ingest import IngestOutcome, ingest
+from workers.mail.parse import parse_mail
+from workers.outbound.sender import send
+from workers.intake.raw_store import store_raw
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -518,8 +518,8 @@ RSS_CHILD = textwrap.dedent("""
     from models.migrate import upgrade
     from models.db import session_scope
     from workers.app import App, use_app
-    from workers.ingest import ingest
-    from workers.store import store_raw
+    from workers.intake.ingest import ingest
+    from workers.intake.raw_store import store_raw
     work = Path(sys.argv[1])
     url = f"sqlite:///{work / 'rss.db'}"
     upgrade(url)

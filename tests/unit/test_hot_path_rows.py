@@ -15,11 +15,11 @@ from sqlalchemy import select
 from models import Case, Deadline, Event, Message, OutboundEmail
 from models.db import session_scope
 from workers.app import App
-from workers.clockplan import Kind
-from workers.compose import _header
-from workers.deadlines import _new_row, on_case_opened
-from workers.outbox import ReplyRequest, queue_reply
-from workers.store import store_raw
+from workers.clock.rules import Kind
+from workers.mail.compose import _header
+from workers.clock.deadlines import _new_row, on_case_opened
+from workers.outbound.outbox import ReplyRequest, queue_reply
+from workers.intake.raw_store import store_raw
 
 AT = datetime(2024, 3, 4, 1, 30, tzinfo=UTC)
 ACK_CONTEXT = {"received_at_text": "x", "feedback_due_text": "y", "original_subject": "s",

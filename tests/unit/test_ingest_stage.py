@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from models import Case, Event, Message, OutboundEmail, RawMessage
 from models.db import session_scope
 from workers.app import App
-from workers.folder_source import import_folder
-from workers.ingest import ingest, ingest_message
-from workers.store import store_raw
+from workers.intake.folder_inbox import import_folder
+from workers.intake.ingest import ingest, ingest_message
+from workers.intake.raw_store import store_raw
 
 DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo_inbox"
 

@@ -15,15 +15,15 @@ from sqlalchemy import select
 from models import Attachment, Case, Event, Message
 from models.db import session_scope
 from models.types import utcnow
-from workers import intake
+from workers.intake import filing as intake
 from workers.app import App
-from workers.attachment_check import flag_attachment
-from workers.attachments import attachment_path
-from workers.deadlines import on_case_opened
-from workers.intake import UNCERTAIN, file_message, open_case
-from workers.parse import ParsedAttachment, ParsedMail
-from workers.store import store_raw
-from workers.views import case_detail
+from workers.mail.attachment_check import flag_attachment
+from workers.intake.attachments import attachment_path
+from workers.clock.deadlines import on_case_opened
+from workers.intake.filing import UNCERTAIN, file_message, open_case
+from workers.mail.parse import ParsedAttachment, ParsedMail
+from workers.intake.raw_store import store_raw
+from workers.ops.case_views import case_detail
 
 AT = datetime(2024, 3, 4, 1, 30, tzinfo=UTC)
 LONG_ID = "<" + "m" * 1100 + "@example.net>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.intent import IntentKind, complainant_intent
+from workers.casework.intent import IntentKind, complainant_intent
 
 REPLY = "Re: [TS-2026-000123] 投诉处理结果"
 REVIEW, WITHDRAWAL = IntentKind.REVIEW_REQUEST, IntentKind.WITHDRAWAL

@@ -14,9 +14,9 @@ from models.db import session_scope
 from models.types import utcnow
 from tests.unit.casemail import open_complaint
 from workers.app import App
-from workers.deadlines import on_complainant_notified
-from workers.lifecycle import apply_trigger, system_transition
-from workers.transitions import Actor, State, TransitionRefused, Trigger
+from workers.clock.deadlines import on_complainant_notified
+from workers.casework.lifecycle import apply_trigger, system_transition
+from workers.casework.transitions import Actor, State, TransitionRefused, Trigger
 
 
 def _apply(app: App, number: str, trigger: Trigger, actor: Actor = Actor.STAFF, **kw):

@@ -6,9 +6,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from models.db import session_scope
 from workers.app import App
-from workers.ingest import ingest
-from workers.metrics import PipelineCollector
-from workers.store import store_raw
+from workers.intake.ingest import ingest
+from workers.ops.metrics import PipelineCollector
+from workers.intake.raw_store import store_raw
 
 
 def test_scrape_shows_mail_dispositions_cases_and_health(app: App) -> None:

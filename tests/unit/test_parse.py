@@ -1,4 +1,4 @@
-"""workers.parse: what a user sees of each fixture mail, and that no mail can crash the parser."""
+"""workers.mail.parse: what a user sees of each fixture mail, and that no mail can crash the parser."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.parse import (
+from workers.mail.parse import (
     MailParseError,
     ParsedMail,
     addresses,

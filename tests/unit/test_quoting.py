@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.quoting import strip_quoted
+from workers.mail.quoting import strip_quoted
 
 GMAIL_EN = """\
 #resolve

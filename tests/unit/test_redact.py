@@ -17,11 +17,11 @@ import pytest
 from models import Case, Deadline
 from models.db import session_scope
 from models.types import utcnow
-from workers import clock_mail
+from workers.clock import letters as clock_mail
 from workers.app import App
-from workers.outbox import queue_reply
-from workers.redact import WITHHELD_EN, WITHHELD_ZH, redact, staff_view
-from workers.route import pseudonymise
+from workers.outbound.outbox import queue_reply
+from workers.mail.redact import WITHHELD_EN, WITHHELD_ZH, redact, staff_view
+from workers.triage.route import pseudonymise
 
 LABEL = "投诉人QX"
 ZHANG = {"name": "张三", "email": "zhangsan1990@163.com", "label": LABEL,

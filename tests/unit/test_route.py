@@ -9,7 +9,7 @@ import pytest
 from config.policy_classify import Category, ClassifyPolicy, RoutingPolicy, load_classify_policy
 from config.policy_staff import StaffMember
 from config.settings import PROJECT_ROOT
-from workers.route import complainant_label, pseudonymise, route
+from workers.triage.route import complainant_label, pseudonymise, route
 
 POLICY = ClassifyPolicy(
     categories=[

@@ -29,12 +29,12 @@ from tests.unit.triage import (
     text_of,
 )
 from workers.app import App, use_app
-from workers.classify_stage import classify_case
-from workers.ingest import ingest, ingest_message
-from workers.route import pseudonymise
-from workers.route_stage import route_case, unrouted_case_ids
-from workers.store import store_raw
-from workers.tokens import read_reply_address
+from workers.triage.classify_case import classify_case
+from workers.intake.ingest import ingest, ingest_message
+from workers.triage.route import pseudonymise
+from workers.triage.route_case import route_case, unrouted_case_ids
+from workers.intake.raw_store import store_raw
+from workers.mail.tokens import read_reply_address
 
 
 @pytest.fixture(autouse=True)

@@ -26,14 +26,14 @@ from models import Case, Deadline, Event
 from models.db import session_scope
 from models.types import utcnow
 from tests.unit.casemail import mails_to, staff_reply, text_of
-from workers import deadlines
+from workers.clock import deadlines
 from workers.app import App, use_app
-from workers.cli import app as cli
-from workers.ingest import ingest_message
-from workers.lifecycle import apply_trigger
-from workers.scheduler import Scheduler, tick
-from workers.store import store_raw
-from workers.transitions import Actor, Trigger
+from workers.ops.cli import app as cli
+from workers.intake.ingest import ingest_message
+from workers.casework.lifecycle import apply_trigger
+from workers.clock.scheduler import Scheduler, tick
+from workers.intake.raw_store import store_raw
+from workers.casework.transitions import Actor, Trigger
 
 CN = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 10, 12, 9, 0, tzinfo=CN)  # a Monday; no holiday for weeks

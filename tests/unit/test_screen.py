@@ -1,4 +1,4 @@
-"""workers.screen: which mail must never be answered, and the reason staff are shown."""
+"""workers.intake.screen: which mail must never be answered, and the reason staff are shown."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.parse import ParsedMail, parse_mail
-from workers.screen import bounced_message_ids, screen_mail
+from workers.mail.parse import ParsedMail, parse_mail
+from workers.intake.screen import bounced_message_ids, screen_mail
 
 MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 OWN = frozenset({"complaints@example.org"})

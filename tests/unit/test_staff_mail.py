@@ -22,11 +22,11 @@ from tests.unit.casemail import (
     text_of,
 )
 from workers.app import App
-from workers.commands import HELP_TEXT
-from workers.correlate import Correlation
-from workers.parse import parse_mail
-from workers.staff_auth import authorize, parse_authentication_results
-from workers.tokens import reply_address
+from workers.casework.commands import HELP_TEXT
+from workers.intake.correlate import Correlation
+from workers.mail.parse import parse_mail
+from workers.casework.staff_auth import authorize, parse_authentication_results
+from workers.mail.tokens import reply_address
 
 RESULT = "经核实，商家同意退货并全额退款 2999 元，款项将在 3 个工作日内原路退回。"
 
@@ -189,7 +189,7 @@ def test_extension_refused_without_a_running_decision(app: App) -> None:
 
 def test_rerun_never_mails_twice(app: App) -> None:
     from models import RawMessage
-    from workers.follow_up import react_to_follow_up
+    from workers.casework.follow_up import react_to_follow_up
 
     number = open_complaint(app)
     outcome = staff_reply(app, number, f"#resolve\n\n{RESULT}")
@@ -320,8 +320,8 @@ def test_parse_authentication_results() -> None:
 
 
 def test_transcript_is_in_case_show(app: App) -> None:
-    from workers.tables import format_case
-    from workers.views import case_detail
+    from workers.ops.text_tables import format_case
+    from workers.ops.case_views import case_detail
 
     number = open_complaint(app)
     staff_reply(app, number, "#accept\n#review-accept\n")

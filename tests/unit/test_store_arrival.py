@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from workers.store import MAX_ARRIVAL_AGE, arrival
+from workers.intake.raw_store import MAX_ARRIVAL_AGE, arrival
 
 NOW = datetime(2026, 10, 12, 8, 0, tzinfo=UTC)
 CST = timezone(timedelta(hours=8))

@@ -13,8 +13,8 @@ from models import MailboxCursor, RawMessage
 from models.db import get_engine, session_scope
 from models.types import utcnow
 from workers.app import App
-from workers.poller import store_batch
-from workers.store import store_raw
+from workers.intake.poller import store_batch
+from workers.intake.raw_store import store_raw
 
 
 def mail(tag: str, message_id: bool = True) -> bytes:

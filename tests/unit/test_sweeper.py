@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from models import Case, Event, OutboundEmail, RawMessage
 from models.db import session_scope
 from workers.app import App
-from workers.folder_source import import_folder
-from workers.ingest import ingest
+from workers.intake.folder_inbox import import_folder
+from workers.intake.ingest import ingest
 from workers.sweeper import sweep
 
 DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo_inbox"

@@ -12,15 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config.policy_calendar import SlaPolicy
-from workers.replies import TEMPLATES_DIR, render_reply
-from workers.transitions import STATE_LABELS, State
+from workers.outbound.render import TEMPLATES_DIR, render_reply
+from workers.casework.transitions import STATE_LABELS, State
 
 LANGUAGES = ("zh-CN", "en")
 NUMBER = "TS-2026-000123"
 HOSTILE = "<script>alert(1)</script>"
 DATE = {"zh-CN": "2026年10月19日（星期一）", "en": "Monday, 19 October 2026"}
 NEXT_WHAT = {"zh-CN": "我们下一次答复您的最迟日期", "en": "the latest date of our next answer to you"}
-# What the stage block says when no date is left (workers.case_mail and complainant_mail).
+# What the stage block says when no date is left (workers.outbound.letters and complainant_mail).
 ENDED = {"zh-CN": "无，本案件已结束", "en": "none, this case has ended"}
 FINAL = {"zh-CN": "无，复查结论为最终结论", "en": "none, the review result is final"}
 WINDOW_PASSED = {

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from workers.textnorm import normalise, script, tokens, word_bounds, word_bounds_near
+from workers.mail.textnorm import normalise, script, tokens, word_bounds, word_bounds_near
 
 
 def test_traditional_becomes_simplified() -> None:
@@ -64,7 +64,7 @@ def test_converting_only_the_stretches_that_need_it_gives_what_the_converter_giv
     import json
     from pathlib import Path
 
-    from workers.textnorm import _converter, to_simplified
+    from workers.mail.textnorm import _converter, to_simplified
 
     data = Path(__file__).resolve().parent.parent / "data" / "complaints.jsonl"
     samples = [json.loads(line)["text"] for line in data.read_text(encoding="utf-8").splitlines()]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from workers.casenumbers import case_tags, format_case_number, tagged_subject
-from workers.identity import identify
-from workers.tokens import read_reply_address, reply_address
+from workers.mail.casenumbers import case_tags, format_case_number, tagged_subject
+from workers.mail.identity import identify
+from workers.mail.tokens import read_reply_address, reply_address
 
 SECRET = "s3cret"
 INTAKE = "complaints@example.org"

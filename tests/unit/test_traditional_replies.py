@@ -13,8 +13,8 @@ from models.db import session_scope
 from tests.unit.test_hostile_mail import outbox, receive
 from tests.unit.test_templates_render import CASES, _context
 from workers.app import App
-from workers.replies import render_reply
-from workers.textnorm import is_traditional, to_simplified, to_traditional
+from workers.outbound.render import render_reply
+from workers.mail.textnorm import is_traditional, to_simplified, to_traditional
 
 MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 

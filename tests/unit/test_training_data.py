@@ -15,8 +15,8 @@ from models import Case, Message
 from models.db import session_scope
 from tests.unit.triage import complain, isolated_model_path, reload
 from workers.app import App
-from workers.cli import app as cli
-from workers.training_data import load_confirmed_examples, load_confirmed_severity_examples
+from workers.ops.cli import app as cli
+from workers.triage.training_data import load_confirmed_examples, load_confirmed_severity_examples
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "complaints.jsonl"
 # A kind of complaint the keyword rules do not know: loyalty points that vanished.

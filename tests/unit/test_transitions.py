@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from workers.transitions import (
+from workers.casework.transitions import (
     Actor,
     State,
     Step,

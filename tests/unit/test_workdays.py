@@ -17,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from config.policy_calendar import CalendarPolicy
-from workers.workdays import WorkCalendar, format_date, format_datetime
+from workers.clock.workdays import WorkCalendar, format_date, format_datetime
 
 SH = ZoneInfo("Asia/Shanghai")
 CAL = WorkCalendar()

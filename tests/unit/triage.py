@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from models import Case, Event
 from models.db import session_scope
-from workers import classifier_model
+from workers.triage import model as classifier_model
 from workers.app import App
-from workers.ingest import ingest_message
-from workers.store import store_raw
+from workers.intake.ingest import ingest_message
+from workers.intake.raw_store import store_raw
 
 PRIVACY_BODY = (
     "你们平台泄露了我的个人信息！今天有媒体联系我，说你们平台有几万条用户数据在网上被公开售卖，"

@@ -1,0 +1,245 @@
+"""Who may run commands: decide whether a mail filed on a case is a verified staff command mail.
+
+Pure: the parsed mail, its correlation, the staff list and `StaffAuthPolicy` in; a `StaffAuth`
+verdict out, with the reason in zh-CN and en when refused. A mail runs commands only when
+  (a) its From is one mailbox, a staff address of the policy (the addr-spec, never the name),
+  (b) it answers that staff member's signed reply address for this case (the correlation came
+      from a token naming them), or it is addressed to the intake mailbox with this case's tag
+      in the subject and our own receiving server vouches for the From domain in a trusted
+      Authentication-Results header (RFC 8601: dmarc, or dkim/spf aligned with the From domain),
+  (c) it is not auto-generated (RFC 3834; screening drops most of these already).
+Everything else runs nothing. The caller logs every refusal; a refused staff address is told why
+(the real owner of the address learns that someone tried), an impostor is not.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from config.policy_auth import StaffAuthPolicy
+from config.policy_staff import StaffMember, staff_by_email
+from workers.mail.casenumbers import case_tags
+from workers.intake.correlate import Correlation
+from workers.mail.parse import ParsedMail, addresses
+from workers.mail.tokens import read_reply_address
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_COMMENT = re.compile(r"\([^()]*\)")
+_PROPERTY = re.compile(r"([\w.-]+)\s*=\s*(\"[^\"]*\"|[^\s;]+)")
+_BULK = {"bulk", "junk", "list"}
+
+# code -> (zh, en). `ok_*` codes allow; the others refuse.
+REASONS: dict[str, tuple[str, str]] = {
+    "ok_token": ("已验证：回复地址为您本人的签名地址。", "verified: sent to your signed reply address."),
+    "ok_authenticated": (
+        "已验证：收件服务器确认了发件域名（DKIM/SPF）。",
+        "verified: our receiving server vouched for your domain (DKIM/SPF).",
+    ),
+    "not_staff": ("发件人不是工作人员。", "The sender is not a staff member."),
+    "impostor": (
+        "发件人显示名或其他发件地址冒用了工作人员地址，实际地址为 {sender}。",
+        "The display name or another From mailbox names a staff address; the sender is {sender}.",
+    ),
+    "several_senders": (
+        "邮件有多个发件人（From），无法确认是谁发出的命令。",
+        "The mail has several From mailboxes; the author of the commands is unclear.",
+    ),
+    "auto_generated": (
+        "邮件为自动发送（Auto-Submitted/Precedence），不执行其中的命令。",
+        "The mail is automatic (Auto-Submitted/Precedence); its commands are not run.",
+    ),
+    "complainant_token": (
+        "邮件发往投诉人的回复地址，而不是您本人的工作人员回复地址。请回复发给您的通知或确认邮件。",
+        "The mail went to the complainant's reply address, not your staff reply address. Reply "
+        "to a notification or confirmation sent to you.",
+    ),
+    "other_staff_token": (
+        "邮件发往另一位工作人员（{token_staff}）的回复地址，命令只能由该工作人员发出。",
+        "The mail went to the reply address of another staff member ({token_staff}); only they "
+        "can use it.",
+    ),
+    "token_other_case": (
+        "邮件中的回复地址属于另一个案件（{token_case}），不能用于本案件。",
+        "The reply address in the mail belongs to another case ({token_case}); it cannot be "
+        "used for this case.",
+    ),
+    "bad_token": (
+        "回复地址中的验证码无效（{address}）。请直接回复发给您的通知或确认邮件，不要修改收件地址。",
+        "The reply address token does not verify ({address}). Reply to a notification or "
+        "confirmation sent to you without editing the address.",
+    ),
+    "no_token": (
+        "邮件没有发往您本人的签名回复地址，且发件域名未经本方收件服务器验证（{detail}）。"
+        "请回复发给您的通知或确认邮件。",
+        "The mail was not sent to your signed reply address, and our receiving server did not "
+        "verify your domain ({detail}). Reply to a notification or confirmation sent to you.",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class StaffAuth:
+    allowed: bool
+    code: str
+    staff: StaffMember | None  # the staff member the From names (None: not a staff address)
+    zh: str
+    en: str
+
+    def text(self, language: str) -> str:
+        return self.en if language.lower().startswith("en") else self.zh
+
+    @property
+    def is_attempt(self) -> bool:
+        """True when this refusal belongs in the event log (someone tried to act as staff)."""
+        return not self.allowed and self.code != "not_staff"
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    method: str
+    result: str
+    props: dict[str, str]
+
+
+def _verdict(code: str, staff: StaffMember | None, **values: str) -> StaffAuth:
+    zh, en = REASONS[code]
+    return StaffAuth(code.startswith("ok_"), code, staff, zh.format(**values), en.format(**values))
+
+
+def authorize(
+    mail: ParsedMail,
+    correlation: Correlation,
+    staff: list[StaffMember],
+    policy: StaffAuthPolicy,
+    *,
+    intake_address: str,
+    secret: str,
+    case_prefix: str,
+) -> StaffAuth:
+    """May this mail, filed on `correlation.case`, run staff commands? See the module doc."""
+    member = staff_by_email(staff, mail.from_addr)
+    senders = addresses(", ".join(mail.headers.get("from", []))) or [mail.from_addr]
+    if member is None:
+        named = _staff_named(staff, mail.headers.get("from", []))
+        return _verdict("impostor", None, sender=mail.from_addr) if named else _verdict(
+            "not_staff", None)
+    if len(set(senders)) > 1:
+        return _verdict("several_senders", member)
+    if is_auto_generated(mail.headers):
+        return _verdict("auto_generated", member)
+    if correlation.method == "token" and correlation.staff_id == member.id:
+        return _verdict("ok_token", member)
+    refused = _token_refusal(mail, correlation, member, intake_address, secret)
+    if _to_intake(mail, intake_address) and correlation.case.number in case_tags(
+        mail.subject, case_prefix
+    ):
+        passed, detail = domain_verified(mail, policy, intake_address)
+        if passed:
+            return _verdict("ok_authenticated", member)
+    else:
+        detail = "not sent to the intake address with this case's tag"
+    return refused or _verdict("no_token", member, detail=detail)
+
+
+def _staff_named(staff: list[StaffMember], from_values: Iterable[str]) -> bool:
+    """A staff address anywhere in the From header: a display name like "zhao@example.org"."""
+    found = {m.lower() for value in from_values for m in _EMAIL.findall(value)}
+    return any(s.email.lower() in found for s in staff)
+
+
+def is_auto_generated(headers: dict[str, list[str]]) -> bool:
+    auto = [v.strip().lower() for v in headers.get("auto-submitted", [])]
+    precedence = {v.strip().lower() for v in headers.get("precedence", [])}
+    return any(v and not v.startswith("no") for v in auto) or bool(precedence & _BULK)
+
+
+def _token_refusal(
+    mail: ParsedMail, correlation: Correlation, member: StaffMember, intake: str, secret: str
+) -> StaffAuth | None:
+    """The most specific reason the tokens in the mail do not authorise `member`, if any."""
+    intake_local, _, intake_domain = intake.lower().partition("@")
+    bad = None
+    for address in [*mail.to, *mail.cc]:
+        token = read_reply_address(address, intake, secret)
+        local, _, domain = address.lower().partition("@")
+        if token is None:
+            if local.startswith(intake_local + "+") and domain == intake_domain:
+                bad = bad or address
+            continue
+        if token.case_number != correlation.case.number:
+            if token.staff_id == member.id:
+                return _verdict("token_other_case", member, token_case=token.case_number)
+        elif token.staff_id is None:
+            return _verdict("complainant_token", member)
+        elif token.staff_id != member.id:
+            return _verdict("other_staff_token", member, token_staff=token.staff_id)
+    return _verdict("bad_token", member, address=bad) if bad else None
+
+
+def _to_intake(mail: ParsedMail, intake: str) -> bool:
+    """Addressed to the intake mailbox, plainly or with any subaddress."""
+    intake_local, _, intake_domain = intake.lower().partition("@")
+    for address in [*mail.to, *mail.cc]:
+        local, _, domain = address.lower().partition("@")
+        if domain == intake_domain and local.partition("+")[0] == intake_local:
+            return True
+    return False
+
+
+def trusted_servers(policy: StaffAuthPolicy, intake: str) -> set[str]:
+    if policy.trusted_authserv_ids:
+        return {s.lower() for s in policy.trusted_authserv_ids}
+    domain = intake.lower().partition("@")[2]
+    return {domain, f"mx.{domain}"}
+
+
+def domain_verified(mail: ParsedMail, policy: StaffAuthPolicy, intake: str) -> tuple[bool, str]:
+    """Whether a trusted Authentication-Results header vouches for the From domain, and why."""
+    if not policy.allow_authenticated_domain:
+        return False, "verification by domain is switched off"
+    top = mail.headers.get("authentication-results", [])[: policy.trusted_header_count]
+    trusted = trusted_servers(policy, intake)
+    from_domain = mail.from_addr.lower().rpartition("@")[2]
+    seen = []
+    for value in top:
+        server, results = parse_authentication_results(value)
+        if server not in trusted:
+            seen.append(f"untrusted server {server or '?'}")
+            continue
+        for result in results:
+            if result.method in policy.methods and _aligned_pass(result, from_domain):
+                return True, f"{result.method}=pass by {server}"
+        seen.append(f"no aligned pass from {server}")
+    return False, "; ".join(seen) or "no Authentication-Results header"
+
+
+def _aligned_pass(result: AuthResult, from_domain: str) -> bool:
+    if result.result != "pass":
+        return False
+    key = {"dmarc": "header.from", "dkim": "header.d", "spf": "smtp.mailfrom"}.get(result.method)
+    if key is None:
+        return False
+    domain = result.props.get(key, "").strip('"').lower().rpartition("@")[2]
+    # The signing or envelope domain is the From domain or its parent (relaxed alignment,
+    # RFC 7489 s3.1); a sibling or child domain is someone else.
+    return bool(domain) and (from_domain == domain or from_domain.endswith("." + domain))
+
+
+def parse_authentication_results(value: str) -> tuple[str, list[AuthResult]]:
+    """(authserv-id, results) of one Authentication-Results header value (RFC 8601 s2.2)."""
+    text = value
+    while _COMMENT.search(text):
+        text = _COMMENT.sub(" ", text)
+    head, *parts = text.split(";")
+    server = head.strip().split()[0].lower() if head.strip() else ""
+    results = []
+    for part in parts:
+        pairs = _PROPERTY.findall(part)
+        if not pairs:
+            continue  # "none": no results
+        (method, result), props = pairs[0], pairs[1:]
+        results.append(AuthResult(method.lower().split("/")[0], result.strip('"').lower(),
+                                  {k.lower(): v for k, v in props}))
+    return server, results

@@ -1,0 +1,82 @@
+"""Find the case an incoming mail belongs to, or decide it opens a new one.
+
+Tried in order (DESIGN.md): the signed token in the address we replied from, then In-Reply-To
+and References against the Message-IDs of the case's mails, then the `[TS-…]` subject tag —
+the tag counts only when the sender is a party of that case (its complainant or staff), so a
+stranger cannot file mail on someone else's case by copying a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from config.policy_staff import staff_by_email
+from models import Case, Message
+from workers.app import App
+from workers.mail.casenumbers import case_tags
+from workers.mail.parse import ParsedMail
+from workers.mail.tokens import read_reply_address
+
+
+@dataclass(frozen=True)
+class Correlation:
+    case: Case
+    method: str  # token | thread | subject
+    staff_id: str | None = None  # the staff member a verified token names
+
+
+@dataclass(frozen=True)
+class CorrelationResult:
+    match: Correlation | None
+    notes: list[str]  # refused attempts, for the event log
+
+
+def _case_by_number(session: Session, number: str) -> Case | None:
+    return session.execute(select(Case).where(Case.number == number)).scalar_one_or_none()
+
+
+def by_token(session: Session, app: App, recipients: Iterable[str]) -> Correlation | None:
+    for address in recipients:
+        token = read_reply_address(address, app.settings.intake_address, app.secret)
+        if token and (case := _case_by_number(session, token.case_number)):
+            return Correlation(case, "token", token.staff_id)
+    return None
+
+
+def by_thread(session: Session, message_ids: list[str]) -> Correlation | None:
+    if not message_ids:
+        return None
+    stmt = (select(Case).join(Message, Message.case_id == Case.id)
+            .where(Message.message_id.in_(message_ids[-50:])).order_by(Message.id.desc()).limit(1))
+    case = session.execute(stmt).scalar_one_or_none()
+    return Correlation(case, "thread") if case else None
+
+
+def is_party(app: App, case: Case, address: str) -> bool:
+    return address == case.complainant_email.lower() or (
+        staff_by_email(app.policy.staff, address) is not None)
+
+
+def by_subject(session: Session, app: App, mail: ParsedMail) -> CorrelationResult:
+    notes: list[str] = []
+    for number in case_tags(mail.subject, app.policy.case_number_prefix):
+        case = _case_by_number(session, number)
+        if case is None:
+            notes.append(f"subject tag {number} names no case")
+        elif is_party(app, case, mail.from_addr):
+            return CorrelationResult(Correlation(case, "subject"), notes)
+        else:
+            notes.append(f"subject tag {number} ignored: {mail.from_addr} is not a party")
+    return CorrelationResult(None, notes)
+
+
+def correlate(session: Session, app: App, mail: ParsedMail) -> CorrelationResult:
+    if match := by_token(session, app, [*mail.to, *mail.cc]):
+        return CorrelationResult(match, [])
+    if match := by_thread(session, [*mail.references, *mail.in_reply_to]):
+        return CorrelationResult(match, [])
+    return by_subject(session, app, mail)

@@ -1,0 +1,175 @@
+"""Keep the complainant's identity out of what staff outside intake read (PROCESS.md,
+confidentiality; issue 6 item 4).
+
+`redact` is pure: text in, the same text with the complainant's name and mail address replaced
+by their per-case pseudonym and any other contact data (mail addresses, mainland mobile and
+landline numbers, resident identity card numbers) by a "withheld" mark. The complaint's subject
+and the complainant's later mails are their own words and carry exactly these: "张三
+13812345678 宽带断网", a signature. `staff_view` decides, from the routing policy, whether a
+staff member sees the complainant (intake, or the policy allows it) or the redacted text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from workers.triage.route import pseudonymise
+from workers.mail.textnorm import opencc_converter, to_simplified
+
+if TYPE_CHECKING:
+    from config.policy_staff import StaffMember
+    from models import Case
+    from workers.app import App
+
+# Full-width forms (ＡＢＣ１２３＠) one for one to ASCII, so that one pattern matches both; one
+# for one keeps every match's position valid in the original text.
+_WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+# Another mail address (ASCII: \w would run on into the Chinese text around it), also written
+# "name (at) host (dot) com" or "name at host dot com" to slip past filters.
+_LOCAL, _HOST = r"[a-z0-9._%+-]+", r"[a-z0-9-]+"
+_EMAIL = (rf"{_LOCAL}\s?@\s?{_HOST}(?:\.{_HOST})*\.[a-z]{{2,24}}(?![a-z0-9-])"
+          rf"|{_LOCAL}\s*[(\[]\s*at\s*[)\]]\s*{_HOST}"
+          rf"(?:\s*(?:\.|[(\[]\s*dot\s*[)\]])\s*{_HOST})+"
+          rf"|{_LOCAL}\s+at\s+{_HOST}(?:\s+dot\s+{_HOST})+")
+# Resident identity card (GB 11643): region, birth date, sequence, check digit; 6-8-4 groups.
+_ID_CARD = (r"(?<![0-9])[1-9][0-9]{5}\s?(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])"
+            r"(?:0[1-9]|[12][0-9]|3[01])\s?[0-9]{3}[0-9x](?![0-9a-z])")
+# Mainland mobile, with or without +86 / 0086 / (+86), written 13812345678, 138-1234-5678 or
+# 138 1234 5678.
+_MOBILE = (r"(?<![0-9+])(?:(?:\+|00)\s?86[\s-]?|\(\+?86\)\s?)?"
+           r"1[3-9][0-9](?:[\s-]?[0-9]{4}){2}(?![0-9])")
+# Landline: area code 0xx or 0xxx (or in brackets), then a 7 or 8 digit local number, also
+# written in two groups (0571 8888 6666).
+_LANDLINE = (r"(?<![0-9])(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[\s-]?"
+             r"[1-9][0-9]{2,3}[\s-]?[0-9]{4}(?![0-9])")
+_CONTACTS = re.compile(f"{_EMAIL}|{_ID_CARD}|{_MOBILE}|{_LANDLINE}", re.IGNORECASE)
+
+# What may stand between the parts of a name: "王 建国", "Smith, John", "买买提·艾力".
+_NAME_GAP = r"[\s.,·・•_-]{0,3}"
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_MIN_LOCAL_PART = 5  # shorter local parts ("li", "info") are words too often to mask alone
+_MIN_NAME_PIECE = 3  # "Jianguo", "Wang" alone in a signature; not "Li", "Mr"
+
+WITHHELD_ZH, WITHHELD_EN = "[已隐去]", "[withheld]"
+
+
+def withheld_mark(language: str) -> str:
+    return WITHHELD_EN if language.lower().startswith("en") else WITHHELD_ZH
+
+
+def redact(text: str, *, name: str, email: str, label: str, withheld: str) -> str:
+    """`text` with the complainant (`name`, `email`: display name and address, either may be
+    empty) replaced by `label`, and every other mail address, phone or ID number by `withheld`.
+
+    Matching is case-insensitive, full-width-insensitive and, for Chinese names, also matches
+    the traditional or simplified spelling and spaces inside the name.
+    """
+    if not text:
+        return text
+    folded = text.translate(_WIDTH)
+    own = _own_pattern(name.translate(_WIDTH).strip(), email.translate(_WIDTH).strip())
+    spans: list[tuple[int, int, str]] = []
+    if own is not None:
+        spans += [(m.start(), m.end(), label) for m in own.finditer(folded) if m.end() > m.start()]
+    spans += [(m.start(), m.end(), withheld) for m in _CONTACTS.finditer(folded)]
+    # Overlapping matches are hidden as one; it is the complainant (the pseudonym) when any of
+    # them is: "wangjianguo at qq dot com" is theirs, and also "another address".
+    merged: list[tuple[int, int, str]] = []
+    for start, end, mark in sorted(spans):
+        if merged and start < merged[-1][1]:
+            first, last_end, last_mark = merged.pop()
+            kept = label if label in (last_mark, mark) else mark
+            merged.append((first, max(last_end, end), kept))
+        else:
+            merged.append((start, end, mark))
+    out, at = [], 0
+    for start, end, mark in merged:
+        out += [text[at:start], mark]
+        at = end
+    return "".join(out) + text[at:]
+
+
+@lru_cache(maxsize=256)
+def _own_pattern(name: str, email: str) -> re.Pattern[str] | None:
+    """One pattern for the complainant's name (whole, reversed, its longer Latin pieces), their
+    address and its local part (a QQ number, a login written alone in a signature)."""
+    alternatives = []
+    if "@" in email:
+        alternatives.append(re.escape(email))
+        local = email.partition("@")[0]
+        if len(local) >= _MIN_LOCAL_PART:
+            alternatives.append(rf"(?<![a-z0-9._%+-]){re.escape(local)}(?![a-z0-9_%+-])")
+    pieces = re.findall(r"\w+", name)
+    units = [c for p in pieces for c in (list(p) if _CJK.search(p) else [p])]
+    if len("".join(units)) >= 2:
+        alternatives.append(_units_pattern(units))
+        latin = [p for p in pieces if p.isascii()]
+        if len(latin) > 1:  # "Jianguo Wang" is also written "Wang Jianguo"
+            alternatives.append(_units_pattern(latin[::-1]))
+        alternatives += [_units_pattern([p]) for p in latin
+                         if len(p) >= _MIN_NAME_PIECE and not p.isdigit()]
+    if not alternatives:
+        return None
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def _units_pattern(units: list[str]) -> str:
+    body = _NAME_GAP.join(_spellings(u) for u in units)
+    # Latin names are words; Chinese ones run straight into the text (王建国先生).
+    before = r"(?<![a-z0-9])" if units[0][0].isascii() else ""
+    after = r"(?![a-z0-9])" if units[-1][-1].isascii() else ""
+    return before + body + after
+
+
+def _spellings(unit: str) -> str:
+    if len(unit) != 1 or not _CJK.match(unit):
+        return re.escape(unit)
+    forms = sorted({unit, to_simplified(unit), _to_traditional(unit)} - {""})
+    return f"[{''.join(forms)}]" if len(forms) > 1 else re.escape(unit)
+
+
+@lru_cache(maxsize=4096)
+def _to_traditional(char: str) -> str:
+    return opencc_converter("s2t").convert(char)
+
+
+# -- who sees what ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StaffView:
+    """The complainant as one staff member may see them; call it on any text of the case."""
+
+    complainant: str  # their name and address, or the pseudonym
+    hidden: bool
+    name: str = ""
+    email: str = ""
+    withheld: str = WITHHELD_ZH
+
+    def __call__(self, text: str) -> str:
+        if not self.hidden:
+            return text
+        return redact(text, name=self.name, email=self.email, label=self.complainant,
+                      withheld=self.withheld)
+
+
+def identity_hidden(app: App, member: StaffMember) -> bool:
+    # Intake answers the complainant and knows who they are; anyone else (the handling, legal
+    # or tech group, supervisors, leadership) only when the policy says so.
+    routing = app.policy.routing
+    return routing.intake_group not in member.groups and not routing.identity_visible_outside_intake
+
+
+def staff_view(app: App, case: Case, member: StaffMember, language: str) -> StaffView:
+    """How `member` reads the case's complainant and their words, in a mail in `language`."""
+    name, email = case.complainant_name or "", case.complainant_email or ""
+    if not identity_hidden(app, member):
+        # Not email.utils.formataddr: it RFC 2047-encodes a Chinese name, and this is for reading.
+        return StaffView(f"{name} <{email}>" if name else email, hidden=False)
+    label = pseudonymise(email or name, case.number, app.policy.routing.pseudonym_prefix)
+    return StaffView(label, hidden=True, name=name, email=email,
+                     withheld=withheld_mark(language))

@@ -1,0 +1,223 @@
+"""Tell staff about a routed case: the owner's notification, and the leadership notice.
+
+Queues outbox rows only; the route stage commits them and enqueues the sender. The owner's mail
+(`staff_notification`) says why the case has its category, severity and owner, quotes the
+complaint, and lists the one-line commands that correct it; its Reply-To carries the staff
+member's signed token, so that a reply with `#分类 ...` is an authenticated command mail. Groups
+other than intake see a per-case pseudonym instead of the complainant, and the complaint's
+subject and text with their name and contact data masked (`workers.mail.redact`; PROCESS.md,
+confidentiality). Each mail is keyed per (case, kind, staff member): a rerun never mails twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from config.policy_staff import StaffMember, members_of
+from models import Attachment, Case, Event, Message, OutboundEmail
+from workers.clock import deadlines
+from workers.app import App
+from workers.casework.commands import HELP_TEXT
+from workers.outbound.outbox import ReplyRequest, queue_reply
+from workers.mail.redact import StaffView, staff_view
+from workers.outbound.render import template_language
+from workers.triage.route import RoutingDecision
+from workers.triage.training_data import complaint_message, complaint_messages
+from workers.casework.transitions import STATE_LABELS, State
+
+SEVERITY_LABELS = {"general": ("一般", "general"), "important": ("重要", "important"),
+                   "major": ("重大", "major")}  # fmt: skip
+MAX_EXCERPT = 3000  # characters of the complaint quoted in the notification
+
+
+@dataclass(frozen=True)
+class Addressees:
+    members: list[StaffMember]
+    why: str  # assignee | group | intake: what the mail asks of them
+
+
+def addressees(app: App, decision: RoutingDecision) -> Addressees:
+    """The assignee; else the group's on-duty members; else intake's (nobody else has it)."""
+    staff, intake = app.policy.staff, app.policy.routing.intake_group
+    assignee = next((m for m in staff if m.id == decision.assignee), None)
+    if assignee is not None:
+        return Addressees([assignee], "assignee")
+    on_duty = [m for m in members_of(staff, decision.group) if m.on_duty]
+    if on_duty and decision.group != intake:
+        return Addressees(on_duty, "group")
+    return Addressees([m for m in members_of(staff, intake) if m.on_duty], "intake")
+
+
+def staff_language(app: App) -> str:
+    # Staff read the organisation's language, whatever language the complainant wrote in.
+    return template_language(app.policy.default_language, app.policy.languages)
+
+
+def _en(language: str) -> bool:
+    return language == "en"
+
+
+def category_text(app: App, code: str | None, language: str) -> str | None:
+    category = next((c for c in app.policy.categories if c.code == code), None)
+    if category is None:
+        return code
+    return f"{code} {category.name_en if _en(language) else category.name_zh}"
+
+
+def severity_text(level: str | None, language: str) -> str | None:
+    labels = SEVERITY_LABELS.get(level or "")
+    return (labels[1] if _en(language) else labels[0]) if labels else level
+
+
+def group_name(app: App, group: str | None) -> str | None:
+    return next((g.name for g in app.policy.groups if g.id == group), group)
+
+
+def member_name(app: App, staff_id: str | None) -> str | None:
+    return next((f"{m.name} ({m.id})" for m in app.policy.staff if m.id == staff_id), staff_id)
+
+
+def summary(session: Session, app: App, case: Case, language: str) -> dict[str, Any]:
+    """The case at a glance, as the staff partial templates/*/_staff_case.* show it."""
+    due = deadlines.next_date(session, app, case)
+    return {"category": category_text(app, case.category, language),
+            "severity": severity_text(case.severity, language),
+            "group": group_name(app, case.assigned_group),
+            "assignee": member_name(app, case.assignee),
+            "next_date_text": app.calendar.format_datetime(due, language) if due else "",
+            "merged_into": case.merged_into, "malicious": case.malicious}
+
+
+def stage(case: Case, language: str) -> str:
+    zh, en = STATE_LABELS[State(case.status)]
+    return en if _en(language) else zh
+
+
+def evidence(classification: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rule hits: which rule found which words, for which category or severity signal."""
+    return [{"rule": hit["rule"], "target": hit["target"], "level": hit.get("level"),
+             "words": ", ".join(hit["evidence"])} for hit in classification.get("hits", [])]
+
+
+@dataclass(frozen=True)
+class Complaint:
+    """The complainant's first mail on a case and its attachments, as `complaint_context`
+    reads them (a batch loads those of all its cases at once: `complaints`)."""
+
+    message: Message | None
+    attachments: list[Attachment]
+
+
+def complaint(session: Session, case: Case) -> Complaint:
+    message = complaint_message(session, case.id)
+    attachments = [] if message is None else list(session.execute(
+        select(Attachment).where(Attachment.message_id == message.id)
+        .order_by(Attachment.id)).scalars())
+    return Complaint(message, attachments)
+
+
+def complaints(session: Session, case_ids: list[int]) -> dict[int, Complaint]:
+    """`complaint` of each of the cases, in two queries."""
+    messages = complaint_messages(session, case_ids)
+    by_message: dict[int, list[Attachment]] = {}
+    if messages:
+        for att in session.execute(
+                select(Attachment).where(Attachment.message_id.in_(
+                    [m.id for m in messages.values()])).order_by(Attachment.id)).scalars():
+            by_message.setdefault(att.message_id, []).append(att)
+    return {case_id: Complaint(messages.get(case_id),
+                               by_message.get(messages[case_id].id, [])
+                               if case_id in messages else [])
+            for case_id in case_ids}
+
+
+def complaint_context(session: Session, app: App, case: Case, view: StaffView,
+                      loaded: Complaint | None = None) -> dict[str, Any]:
+    """The complainant and the complaint as this member may see them: outside intake, the
+    subject, the text and the attachment names with the complainant's identity masked."""
+    found = loaded if loaded is not None else complaint(session, case)
+    message, attachments = found.message, found.attachments
+    body = view(message.body_text if message else "").strip()
+    if len(body) > MAX_EXCERPT:
+        body = body[:MAX_EXCERPT] + " …"
+    return {"complainant": view.complainant, "case_subject": view(case.subject), "excerpt": body,
+            "attachments": [{"filename": view(a.filename), "size": a.size, "flagged": a.flagged}
+                            for a in attachments]}
+
+
+def notification_context(session: Session, app: App, case: Case, member: StaffMember,
+                         decision: RoutingDecision, why: str, language: str,
+                         loaded: Complaint | None = None) -> dict[str, Any]:
+    classification = case.classification or {}
+    return {"staff_name": member.name, "staff_id": member.id, "why": why,
+            "group_name": group_name(app, decision.group),
+            "organisation": app.policy.organisation_en if _en(language)
+            else app.policy.organisation_zh,
+            "received_text": app.calendar.format_datetime(case.received_at, language),
+            "stage": stage(case, language), "summary": summary(session, app, case, language),
+            "reasons": classification.get("reasons", []), "routing_reasons": decision.reasons,
+            "evidence": evidence(classification),
+            "needs_review": bool(classification.get("needs_review")),
+            "confidence": classification.get("confidence"),
+            "category_codes": [c.code for c in app.policy.categories],
+            "help_text": HELP_TEXT.get(language, HELP_TEXT["en"]),
+            **complaint_context(session, app, case, staff_view(app, case, member, language),
+                                loaded)}
+
+
+def _staff_request(kind: str, occasion: str, member: StaffMember, language: str,
+                   context: dict[str, Any]) -> ReplyRequest:
+    # RFC 3834: generated by us, not a reply to the recipient's mail; the staff token in the
+    # Reply-To makes the recipient's reply an authenticated command mail.
+    return ReplyRequest(kind=kind, occasion=occasion, to_addr=member.email, to_name=member.name,
+                        language=language, context=context, auto_submitted="auto-generated",
+                        staff_id=member.id, role="staff")
+
+
+def queue_owner_notifications(session: Session, app: App, case: Case,
+                              decision: RoutingDecision,
+                              loaded: Complaint | None = None) -> list[OutboundEmail]:
+    """`staff_notification` to whoever now has to act on the case (`loaded`: its complaint,
+    when the caller has read it already)."""
+    language, to = staff_language(app), addressees(app, decision)
+    if not to.members:  # nobody on duty anywhere: say so where `case show` lists the history
+        session.add(Event(case_id=case.id, kind="notification_skipped",
+                          detail={"kind": "staff_notification", "group": decision.group,
+                                  "reason": "nobody on duty in the group or in intake"}))
+    rows = []
+    if to.members and loaded is None:  # read once for all the addressees
+        loaded = complaint(session, case)
+    for member in to.members:
+        context = notification_context(session, app, case, member, decision, to.why, language,
+                                       loaded)
+        row = queue_reply(session, app, case, _staff_request(
+            "staff_notification", f"assign:{member.id}", member, language, context))
+        if row is not None:
+            rows.append(row)
+    return rows
+
+
+def queue_leadership_notice(session: Session, app: App, case: Case,
+                            reasons: list[str]) -> list[OutboundEmail]:
+    """`leadership_notice` (why: major) to every member of the leadership group, once a case."""
+    language, rows = staff_language(app), []
+    leaders = members_of(app.policy.staff, app.policy.routing.leadership_group)
+    owner = member_name(app, case.assignee) or group_name(app, case.assigned_group) or "—"
+    for member in leaders:
+        # Leadership is a group outside intake: it reads the subject as the policy allows.
+        context = {"staff_name": member.name, "why": "major", "detail": "; ".join(reasons),
+                   "case_subject": staff_view(app, case, member, language)(case.subject),
+                   "severity_label": severity_text(case.severity, language),
+                   "received_text": app.calendar.format_datetime(case.received_at, language),
+                   "status_label": stage(case, language), "owner_text": owner,
+                   "organisation": app.policy.organisation_en if _en(language)
+                   else app.policy.organisation_zh}
+        row = queue_reply(session, app, case, _staff_request(
+            "leadership_notice", f"leadership:major:{member.id}", member, language, context))
+        if row is not None:
+            rows.append(row)
+    return rows
