@@ -44,8 +44,10 @@ from config.settings import Settings  # noqa: E402
 from models.db import get_engine  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from tests.servers import create_pg_database, drop_pg_database, pg_available  # noqa: E402
-from workers.app import App, use_app  # noqa: E402
-from workers.broker import ensure_broker  # noqa: E402
+import dramatiq  # noqa: E402
+
+from workers import wiring  # noqa: E402
+from workers.app import App  # noqa: E402
 from workers.clock.rules import Kind  # noqa: E402
 from workers.clock.scheduler import DEFAULT_BATCH, due_deadline_ids, due_query, tick  # noqa: E402
 
@@ -144,7 +146,7 @@ def _time_queries(engine: Any, moments: list[datetime]) -> tuple[list[float], li
 def _time_ticks(app: App, moments: list[datetime]) -> tuple[list[float], list[int]]:
     """What the scheduler process does each minute: a session from the pool (with its
     liveness ping), the query, the commit, one enqueue per row on the in-process broker."""
-    broker, seconds, enqueued = ensure_broker(), [], []
+    broker, seconds, enqueued = dramatiq.get_broker(), [], []
     for now in moments:
         started = time.perf_counter()
         tick(app, now)
@@ -208,10 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         figures["load"] = load(url, args.rows, args.closed)
         figures["sizes"] = sizes(url)
         app = App.from_settings(Settings(database_url=url, broker_url="stub"))
-        # The in-process broker, set before any actor binds (dramatiq's own default would be
-        # a Redis on localhost).
-        assert type(ensure_broker()).__name__ == "StubBroker", "unset COMPLAINTDESK_BROKER_URL"
-        use_app(app)
+        # The in-process broker (the settings above name it).
+        assert type(wiring.start(app)).__name__ == "StubBroker"
         spread = [BASE - timedelta(days=1) + (SPAN + timedelta(days=2)) * i / max(1, args.ticks - 1)
                   for i in range(args.ticks)]
         figures["spread"] = time_ticks(app, spread)

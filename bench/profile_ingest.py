@@ -131,14 +131,17 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
     import workers.outbound.outbox as outbox_mod
     import workers.outbound.sender as sender_mod
     from models.migrate import upgrade
-    from workers.app import get_app
+    from config.settings import get_settings
+    from workers import wiring
+    from workers.app import App
     from workers.intake.poller import Poller
 
     t = time.perf_counter()
     upgrade(db_url)
     print(f"db upgrade {time.perf_counter() - t:.1f} s; load {os.getloadavg()[0]:.2f} "
           f"({os.cpu_count()} cores)")
-    app = get_app()
+    app = App.from_settings(get_settings())
+    wiring.start(app)
     mails = generate(3 * args.n, seed=args.seed)
     n = args.n
 
@@ -180,8 +183,11 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
         patch(module, attr, name)
     real_commit = sqlalchemy.orm.Session.commit
     sqlalchemy.orm.Session.commit = timed("session.commit (all)", real_commit)
-    send_fn = sender_mod.send_outbound.fn
-    ingest_fn = ingest_mod.ingest_message.fn
+    def send_fn(outbound_id: int) -> None:  # the send_outbound actor's work
+        sender_mod.send(app, outbound_id)
+
+    def ingest_fn(raw_id: int) -> None:  # the ingest_message actor's work
+        ingest_mod.pass_on([ingest_mod.ingest(app, raw_id)])
 
     def outbound_ids() -> list[int]:
         from sqlalchemy import text

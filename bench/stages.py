@@ -90,17 +90,28 @@ def run(args: argparse.Namespace, db_url: str) -> int:
     from models import OutboundEmail
     from models.db import session_scope
     from models.migrate import upgrade
-    from workers.worker import warm_up
-    from workers.app import get_app
-    from workers.triage.classify_case import classify_many
-    from workers.intake.ingest import ingest_many
+    from config.settings import get_settings
+    from workers import wiring
+    from workers.app import App
+    from workers.batches import together
+    from workers.intake.ingest import IngestBatch
     from workers.intake.poller import store_batch
-    from workers.triage.route_case import route_many
     from workers.outbound.sender import send
+    from workers.triage.classify_case import ClassifyBatch
+    from workers.triage.route_case import RouteBatch
+
+    def ingest_many(app: App, ids: list[int]) -> Any:
+        return together(IngestBatch(app), ids)
+
+    def classify_many(app: App, ids: list[int], model: None) -> Any:
+        return together(ClassifyBatch(app, model), ids)
+
+    def route_many(app: App, ids: list[int]) -> Any:
+        return together(RouteBatch(app), ids)
 
     upgrade(db_url)
-    warm_up()
-    app = get_app()
+    wiring.warm_up()
+    app = App.from_settings(get_settings())
     mails = generate(args.n + 20, seed=args.seed)
     event.listen(Engine, "before_cursor_execute", count_statement)
 

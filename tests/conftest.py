@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import dramatiq
 import pytest
 
 from tests.servers import (
@@ -27,6 +28,12 @@ from tests.servers import (
     start_dovecot,
     start_redis,
 )
+from workers.broker import build_broker
+
+# The test process's broker, installed before any test wires the process (workers.wiring): the
+# in-process StubBroker, which stage tests drain. Integration tests that need Redis run the
+# real worker and poller as processes of their own.
+dramatiq.set_broker(build_broker("stub"))
 
 
 def private_dovecot(prefix: str = "cdtest-dovecot-") -> Iterator[Dovecot]:

@@ -1,4 +1,9 @@
-"""The explicit wiring: settings + policy + database URL, built once and passed to stages."""
+"""The App: settings, policy and what follows from them, built once per process.
+
+`workers.wiring.start` builds or receives it where a process starts and installs it here;
+actors, which Dramatiq calls with ids only, read it with `current_app()`. Everything else takes
+the App as an argument.
+"""
 
 from __future__ import annotations
 
@@ -36,18 +41,28 @@ class App:
         return cls(settings=settings, policy=load_policy(settings.policy_file))
 
 
-_current: App | None = None
+_installed: App | None = None
 
 
-def get_app() -> App:
-    """The process's App, built from the environment on first use (actors run in workers)."""
-    global _current
-    if _current is None:
-        _current = App.from_settings(get_settings())
-    return _current
+def current_app() -> App:
+    """The App this process was started with (workers.wiring.start)."""
+    if _installed is None:
+        raise RuntimeError("no App installed: start the process through workers.wiring.start")
+    return _installed
 
 
-def use_app(app: App | None) -> None:
-    """Install the App that actors use in this process (the demo and tests do this)."""
-    global _current
-    _current = app
+def installed_app() -> App | None:
+    """The App installed in this process, if any (the CLI builds its own otherwise)."""
+    return _installed
+
+
+def installed_or_from_environment() -> App:
+    """For a command run on its own: the App installed in this process (a test, the demo), else
+    one built from the environment."""
+    return _installed or App.from_settings(get_settings())
+
+
+def install(app: App | None) -> None:
+    """Only workers.wiring calls this."""
+    global _installed
+    _installed = app

@@ -1,13 +1,15 @@
-"""The Dramatiq broker: Redis in production, the in-process StubBroker for the demo and tests.
+"""The Dramatiq broker and every actor's options: built where a process starts, never at import.
 
-Actor modules call `ensure_broker()` before their decorators run, so that the actors bind to
-the broker the settings name, never to Dramatiq's default (RabbitMQ on localhost).
+`build_broker` makes the broker the settings name (Redis in production, the in-process
+StubBroker for the demo and tests); `workers.wiring.start` installs it. `stage_actor` declares a
+stage's actor with its options from `ACTOR_OPTIONS`, the one table of retry, backoff and
+time-limit policy, and refuses to run before a broker is installed: Dramatiq would otherwise
+bind the actor to its default broker (RabbitMQ on localhost).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import dramatiq
@@ -23,7 +25,30 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from config.settings import get_settings
+# Batch actors retry less and last longer; a batch's failing item goes on alone to the one-item
+# actor, which has the full retries and backoff (workers.batches).
+_TRIAGE = {"queue_name": "triage", "min_backoff": 500, "max_backoff": 30_000}
+_OUTBOX = {"queue_name": "outbox", "min_backoff": 2_000}
+ACTOR_OPTIONS: dict[str, dict[str, Any]] = {
+    "ingest_message": {"queue_name": "ingest", "max_retries": 5, "min_backoff": 500,
+                       "max_backoff": 30_000, "time_limit": 120_000},
+    "ingest_batch": {"queue_name": "ingest", "max_retries": 5, "min_backoff": 500,
+                     "max_backoff": 30_000, "time_limit": 300_000},
+    "classify_case": {**_TRIAGE, "max_retries": 5, "time_limit": 60_000},
+    "classify_batch": {**_TRIAGE, "max_retries": 3, "time_limit": 300_000},
+    "route_case": {**_TRIAGE, "max_retries": 5, "time_limit": 60_000},
+    "route_batch": {**_TRIAGE, "max_retries": 3, "time_limit": 300_000},
+    "send_outbound": {**_OUTBOX, "max_retries": 10, "max_backoff": 600_000,
+                      "time_limit": 120_000},
+    "send_outbound_batch": {**_OUTBOX, "max_retries": 3, "max_backoff": 60_000,
+                            "time_limit": 600_000},
+    "deadline_due": {"queue_name": "clock", "max_retries": 5, "min_backoff": 1_000,
+                     "max_backoff": 60_000, "time_limit": 120_000},
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+# Every stage actor declared in this process, so a later broker can take them all over.
+DECLARED: list[dramatiq.Actor[Any, Any]] = []
 
 
 def build_broker(url: str) -> Broker:
@@ -36,33 +61,12 @@ def build_broker(url: str) -> Broker:
     raise ValueError(f"COMPLAINTDESK_BROKER_URL must be redis://… or stub, not {url!r}")
 
 
-def ensure_broker() -> Broker:
-    """The global broker; set from the settings unless the demo or a test set one first."""
+def stage_actor(fn: F) -> dramatiq.Actor[Any, Any]:
+    """Declare `fn` as the actor of its name, with its options from ACTOR_OPTIONS."""
     if dramatiq.broker.global_broker is None:
-        dramatiq.set_broker(build_broker(get_settings().broker_url))
-    return dramatiq.get_broker()
-
-
-
-T = TypeVar("T")
-log = logging.getLogger(__name__)
-
-
-def send_in_batches(actor: dramatiq.Actor[Any, Any], ids: Sequence[int], size: int) -> None:
-    """One message per `size` ids to an actor that takes a list."""
-    for start in range(0, len(ids), size):
-        actor.send(list(ids[start:start + size]))
-
-
-def each_or_alone(ids: Sequence[int], work: Callable[[int], T],
-                  alone: dramatiq.Actor[Any, Any], delay_ms: int, what: str) -> list[tuple[int, T]]:
-    """Run `work` on each id of a batch message; an id that raises goes on alone (`alone`, the
-    one-id actor with its own retries and backoff) and the others are not held up."""
-    done = []
-    for item in ids:
-        try:
-            done.append((item, work(item)))
-        except Exception as e:
-            log.warning("%s %s: %s; retried on its own", what, item, e)
-            alone.send_with_options(args=(item,), delay=delay_ms)
-    return done
+        raise RuntimeError(f"{fn.__module__} declares actors: import it through "
+                           "workers.wiring.start, after the process's broker is installed")
+    actor: dramatiq.Actor[Any, Any] = dramatiq.actor(fn, actor_name=fn.__name__,
+                                                     **ACTOR_OPTIONS[fn.__name__])
+    DECLARED.append(actor)
+    return actor

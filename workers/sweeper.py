@@ -21,8 +21,9 @@ from sqlmodel import Session
 from models import OutboundEmail, RawMessage
 from models.db import session_scope
 from models.types import utcnow
-from workers.app import App, get_app
-from workers.broker import send_in_batches
+from workers import hops
+from workers.app import App, current_app
+from workers.triage.route_case import unrouted_case_ids
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,6 @@ def _stale(session: Session, table: Any, status: str, grace: float, limit: int) 
 
 def sweep(app: App, grace: float | None = None, limit: int = 5000) -> SweepResult:
     grace = app.settings.sweep_grace if grace is None else grace
-    from workers.triage.classify_case import classify_batch
-    from workers.intake.ingest import enqueue_ingest
-    from workers.triage.route_case import unrouted_case_ids
-    from workers.outbound.sender import send_outbound_batch
-
     with session_scope(app.db_url) as session:
         result = SweepResult(
             _stale(session, RawMessage, "received", grace, limit),
@@ -60,9 +56,9 @@ def sweep(app: App, grace: float | None = None, limit: int = 5000) -> SweepResul
             # whose enqueue was lost shows as one with no routing decision after the grace.
             unrouted_case_ids(session, utcnow() - timedelta(seconds=grace), limit))
     batch = app.settings.ingest_batch
-    enqueue_ingest(result.raw_ids, batch)
-    send_in_batches(send_outbound_batch, result.outbound_ids, batch)
-    send_in_batches(classify_batch, result.case_ids, batch)
+    hops.to_ingest(result.raw_ids, batch)
+    hops.to_sender(result.outbound_ids, batch)
+    hops.to_classify(result.case_ids, batch)
     if result.raw_ids or result.outbound_ids:
         log.info("sweeper re-enqueued %d mails and %d replies", len(result.raw_ids),
                  len(result.outbound_ids))
@@ -92,7 +88,7 @@ class Sweeper(dramatiq.Middleware):
         self._stop.set()
 
     def _loop(self, broker: dramatiq.Broker) -> None:
-        app = get_app()
+        app = current_app()
         interval = app.settings.sweep_interval
         while not self._stop.wait(interval):
             try:

@@ -60,7 +60,8 @@ def _script(name: str) -> list[str]:
 
 
 COMPLAINTDESK = _script("complaintdesk")
-WORKER = [sys.executable, "-m", "dramatiq", "workers.worker", "--processes", "1",
+# tests.faults: the test-only fault injection, active when a test sets its markers.
+WORKER = [sys.executable, "-m", "dramatiq", "workers.worker", "tests.faults", "--processes", "1",
           "--threads", "4"]
 
 

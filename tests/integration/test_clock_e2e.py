@@ -32,11 +32,12 @@ from config.policy_staff import Group, StaffMember
 from models.types import utcnow
 from tests.integration.conftest import INTAKE, SECRET, Stack, query
 from tests.servers import ReceivedMessage
-from workers.app import App, use_app
-from workers.intake.ingest import ingest_message
+from workers import wiring
+from workers.app import App
 from workers.intake.poller import Poller
 from workers.clock.scheduler import Scheduler
 from workers.mail.tokens import read_reply_address
+from tests.actors import actor
 
 pytestmark = [pytest.mark.integration]
 
@@ -58,17 +59,14 @@ def clock_app(stack: Stack) -> Iterator[App]:
     base = stack.app()
     app = App(settings=base.settings,
               policy=base.policy.model_copy(update={"staff": STAFF, "groups": GROUPS}))
-    use_app(app)
+    wiring.start(app)
     yield app
-    use_app(None)
+    wiring.stop()
 
 
 @pytest.fixture
 def drain() -> Iterator[Callable[[], None]]:
     """Run the in-process actors (ingest, clock, sender) until their queues are empty."""
-    from workers.clock.due import deadline_due  # noqa: F401  (declares the clock queue)
-    from workers.outbound.sender import send_outbound  # noqa: F401
-
     broker = dramatiq.get_broker()
     assert isinstance(broker, StubBroker), "unset COMPLAINTDESK_BROKER_URL: actors run in-process"
     broker.flush_all()
@@ -125,7 +123,7 @@ def test_an_unanswered_case_reminds_then_escalates_tier_by_tier_once_each(
 
     with time_machine.travel(T0, tick=False) as traveller:
         stack.mailbox.append(complaint())
-        Poller(clock_app, lambda ids: [ingest_message.send(i) for i in ids]).run(once=True)
+        Poller(clock_app, lambda ids: [actor("ingest_message").send(i) for i in ids]).run(once=True)
         drain()
         (ack,) = [m for m in stack.sink.messages if m.rcpt_tos == ["wang@example.net"]]
         number = str(parse(ack)["Subject"]).strip()[1:15]

@@ -37,8 +37,10 @@ from tests.unit.test_hostile_mail import (
     store,
     text_values,
 )
-from workers.app import App, use_app
-from workers.intake.ingest import ingest_many
+from workers import wiring
+from workers.app import App
+from workers.batches import together
+from workers.intake.ingest import IngestBatch
 
 
 @pytest.fixture
@@ -53,10 +55,10 @@ def pg_app(tmp_path: Path) -> Iterator[App]:
                             outbox_dir=tmp_path / "outbox", intake_address="complaints@example.org",
                             secret_key="pg-hostile-secret")
         app = App.from_settings(settings)
-        use_app(app)
+        wiring.start(app)
         yield app
     finally:
-        use_app(None)
+        wiring.stop()
         get_engine(url).dispose()
         drop_pg_database(url)
 
@@ -129,7 +131,7 @@ def test_storm_from_one_sender_in_parallel_batches_gets_at_most_the_cap(pg_app: 
 
     def run(batch: list[int | None]) -> None:
         start.wait()
-        outcomes, left = ingest_many(pg_app, [int(r) for r in batch if r is not None])
+        outcomes, left = together(IngestBatch(pg_app), [int(r) for r in batch if r is not None])
         assert left == [] and len(outcomes) == len(batch)
 
     with ThreadPoolExecutor(len(batches)) as pool:

@@ -17,9 +17,13 @@ import pytest
 from config.settings import Settings
 from models.db import get_engine
 from tests.integration.conftest import query
+from tests.faults import with_faults
 from tests.unit.test_hostile_mail import simple_mail, store
-from workers.app import App, use_app
-from workers.intake.ingest import ingest_many
+from workers import wiring
+from workers.app import App
+from workers.batches import together
+from workers.intake import ingest
+from workers.intake.ingest import IngestBatch
 
 pytestmark = pytest.mark.integration
 
@@ -28,14 +32,14 @@ MARKER = "CDTEST-RAISE-batch"
 
 @pytest.fixture
 def pg_app(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
-    monkeypatch.setenv("COMPLAINTDESK_TEST_RAISE_MARKER", MARKER)
+    monkeypatch.setattr(ingest, "parse_mail", with_faults(ingest.parse_mail, raise_marker=MARKER))
     settings = Settings(database_url=fresh_db, broker_url="stub", attachments_dir=tmp_path / "att",
                         outbox_dir=tmp_path / "outbox", intake_address="complaints@example.org",
                         secret_key="batch-secret")
     app = App.from_settings(settings)
-    use_app(app)
+    wiring.start(app)
     yield app
-    use_app(None)
+    wiring.stop()
     get_engine(fresh_db).dispose()
 
 
@@ -52,7 +56,7 @@ def cases(app: App) -> list[tuple[str, str]]:
 def test_a_batch_makes_each_case_and_leaves_a_failing_mail_to_go_on_alone(pg_app: App) -> None:
     ids = [store(pg_app, complaint(i, MARKER if i == 3 else "")) for i in range(1, 6)]
 
-    outcomes, one_by_one = ingest_many(pg_app, ids)
+    outcomes, one_by_one = together(IngestBatch(pg_app), ids)
 
     assert [o.disposition for o in outcomes] == ["case"] * 4
     assert one_by_one == [ids[2]]
@@ -77,9 +81,9 @@ def test_a_batch_makes_each_case_and_leaves_a_failing_mail_to_go_on_alone(pg_app
 
 def test_a_batch_delivered_twice_makes_nothing_more(pg_app: App) -> None:
     ids = [store(pg_app, complaint(i)) for i in range(1, 4)]
-    ingest_many(pg_app, ids)
+    together(IngestBatch(pg_app), ids)
 
-    outcomes, one_by_one = ingest_many(pg_app, ids)  # the broker redelivers
+    outcomes, one_by_one = together(IngestBatch(pg_app), ids)  # the broker redelivers
 
     assert (outcomes, one_by_one) == ([], [])
     assert len(cases(pg_app)) == 3
@@ -93,7 +97,7 @@ def test_mails_whose_worker_died_are_never_batched_again(pg_app: App) -> None:
     query(pg_app.db_url, "UPDATE raw_message SET attempts = 1 WHERE id = ANY(%s) RETURNING id",
           ids[:2])
 
-    outcomes, one_by_one = ingest_many(pg_app, ids)
+    outcomes, one_by_one = together(IngestBatch(pg_app), ids)
 
     assert one_by_one == ids[:2]  # each goes alone, behind the retry gate
     assert [o.disposition for o in outcomes] == ["case"]
@@ -105,7 +109,7 @@ def test_one_message_id_on_two_mails_of_a_batch_gives_two_cases_and_says_so(pg_a
     second = simple_mail("b@qq.com", "电视没信号", "电视没有信号。", message_id="reused@qq.com")
     ids = [store(pg_app, first), store(pg_app, second)]
 
-    outcomes, one_by_one = ingest_many(pg_app, ids)
+    outcomes, one_by_one = together(IngestBatch(pg_app), ids)
 
     assert [o.disposition for o in outcomes] == ["case", "case"] and one_by_one == []
     assert [email for _, email in cases(pg_app)] == ["a@qq.com", "b@qq.com"]

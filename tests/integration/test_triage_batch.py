@@ -1,4 +1,4 @@
-"""Classify and route a batch in one PostgreSQL transaction (classify_many, route_many): the
+"""Classify and route a batch in one PostgreSQL transaction (workers.batches.together): the
 same categories, owners and mails as one case at a time, and a case that raises rolls back
 alone while its neighbours go on. SQLite never takes this path, so it is tested here."""
 
@@ -16,10 +16,14 @@ from models.db import get_engine, session_scope
 from models.migrate import upgrade
 from tests.mailgen import complaints
 from tests.servers import create_pg_database, drop_pg_database, pg_available, require_server
+from workers.batches import together
 from workers.triage import classify_case as classify_stage
 from workers.triage import route_case as route_stage
-from workers.app import App, use_app
-from workers.intake.ingest import ingest_many
+from workers.triage.classify_case import ClassifyBatch
+from workers.triage.route_case import RouteBatch
+from workers import wiring
+from workers.app import App
+from workers.intake.ingest import IngestBatch
 from workers.intake.poller import store_batch
 
 pytestmark = pytest.mark.integration
@@ -42,11 +46,11 @@ def make_app() -> Iterator:
             database_url=url, broker_url="stub", attachments_dir=workdir / "att",
             outbox_dir=workdir / "outbox", intake_address="complaints@example.org",
             secret_key="triage-secret"))
-        use_app(app)
+        wiring.start(app)
         return app
 
     yield make
-    use_app(None)
+    wiring.stop()
     for url in made:
         get_engine(url).dispose()
         drop_pg_database(url)
@@ -54,7 +58,7 @@ def make_app() -> Iterator:
 
 def ingested(app: App) -> list[int]:
     ids = store_batch(app, "INBOX", 1, {i + 1: m.raw for i, m in enumerate(MAILS)})
-    outcomes, left = ingest_many(app, ids)
+    outcomes, left = together(IngestBatch(app), ids)
     assert left == []
     return [o.case_id for o in outcomes if o.new_case and o.case_id is not None]
 
@@ -74,9 +78,9 @@ def outcome(app: App) -> tuple[list, list]:
 def test_a_batch_gives_what_one_case_at_a_time_gives(make_app) -> None:
     batched, single = make_app(), make_app()
     batch_cases = ingested(batched)
-    classified, failed = classify_stage.classify_many(batched, batch_cases, None)
+    classified, failed = together(ClassifyBatch(batched, None), batch_cases)
     assert (classified, failed) == (batch_cases, [])
-    _, failed = route_stage.route_many(batched, classified)
+    _, failed = together(RouteBatch(batched), classified)
     assert failed == []
 
     for case_id in ingested(single):
@@ -105,20 +109,20 @@ def test_a_case_that_raises_rolls_back_alone_and_a_rerun_adds_nothing(
         return call
 
     monkeypatch.setattr(classify_stage, "store", failing(classify_stage.store, bad_classify))
-    classified, failed = classify_stage.classify_many(app, cases, None)
+    classified, failed = together(ClassifyBatch(app, None), cases)
     assert failed == [bad_classify] and classified == [c for c in cases if c != bad_classify]
     monkeypatch.undo()
     assert classify_stage.classify_stored(app, bad_classify, None)  # on its own, it passes
 
     monkeypatch.setattr(route_stage, "queue_owner_notifications",
                         failing(route_stage.queue_owner_notifications, bad_route))
-    _, failed = route_stage.route_many(app, cases)
+    _, failed = together(RouteBatch(app), cases)
     assert failed == [bad_route]
     monkeypatch.undo()
     route_stage.route_stored(app, bad_route)
 
     before = outcome(app)
-    route_stage.route_many(app, cases)  # a redelivered batch
+    together(RouteBatch(app), cases)  # a redelivered batch
     assert outcome(app) == before
     with session_scope(app.db_url) as s:
         kinds = dict(s.execute(text(

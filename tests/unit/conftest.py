@@ -18,8 +18,8 @@ os.environ.setdefault("COMPLAINTDESK_BROKER_URL", "stub")
 from config.settings import Settings  # noqa: E402
 from models.db import get_engine  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
-from workers.app import App, use_app  # noqa: E402
-from workers.broker import ensure_broker  # noqa: E402
+from workers import wiring  # noqa: E402
+from workers.app import App  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -44,14 +44,14 @@ def app(tmp_path: Path, _migrated_template: Path) -> Iterator[App]:
                         attachments_dir=tmp_path / "attachments", outbox_dir=tmp_path / "outbox",
                         intake_address="complaints@example.org", secret_key="unit-test-secret")
     current = App.from_settings(settings)
-    use_app(current)
+    wiring.start(current)
     yield current
-    use_app(None)
+    wiring.stop()
 
 
 @pytest.fixture
 def stub_broker() -> Iterator[dramatiq.Broker]:
-    broker = ensure_broker()
+    broker = dramatiq.get_broker()  # the test process's StubBroker (tests/conftest.py)
     broker.flush_all()
     yield broker
     broker.flush_all()

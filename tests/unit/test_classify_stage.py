@@ -19,7 +19,7 @@ from tests.unit.triage import (
     sent,
 )
 from workers.app import App
-from workers.triage.classify_case import classify_case
+from tests.actors import actor
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +59,7 @@ def test_what_staff_set_survives_a_rerun(app: App, drain) -> None:
     case = complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
     mails = len(sent(app))
     set_by_staff(app, case.id, category="violation", severity="important")
-    classify_case.send(case.id)
+    actor("classify_case").send(case.id)
     drain()
     again = reload(app, case.id)
     assert (again.category, again.category_set_by) == ("violation", "wu")
@@ -74,11 +74,11 @@ def test_staff_category_raises_severity_to_its_floor_but_never_lowers_it(
     case = complain(app, drain, "会员页面的问题", "会员页面上显示的信息和我看到的不一样，麻烦核实。")
     assert case.severity == "general"
     set_by_staff(app, case.id, category="product_quality")  # at least important (seed 004)
-    classify_case.send(case.id)
+    actor("classify_case").send(case.id)
     drain()
     assert reload(app, case.id).severity == "important"
     set_by_staff(app, case.id, category="other")
-    classify_case.send(case.id)
+    actor("classify_case").send(case.id)
     drain()
     assert reload(app, case.id).severity == "important"  # errs upward
     assert [e.detail["severity"] for e in events(app, case.id, "classified")] == [
@@ -86,7 +86,7 @@ def test_staff_category_raises_severity_to_its_floor_but_never_lowers_it(
 
 
 def test_a_case_that_is_gone_is_not_an_error(app: App, drain) -> None:
-    classify_case.send(999)
+    actor("classify_case").send(999)
     drain()
     with session_scope(app.db_url) as s:
         assert s.execute(select(Case)).first() is None

@@ -12,8 +12,8 @@ from models.db import session_scope
 from workers.app import App
 from workers.ops.cli import app as cli
 from workers.intake.folder_inbox import import_folder
-from workers.intake.ingest import ingest_message
 from workers.intake.quarantine import quarantine_row
+from tests.actors import actor
 
 DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo_inbox"
 runner = CliRunner()
@@ -27,7 +27,7 @@ def run_json(*args: str) -> object:
 
 def test_json_contracts_of_cases_case_and_mail(app: App, drain) -> None:
     for raw_id in import_folder(app, DEMO):
-        ingest_message.send(raw_id)
+        actor("ingest_message").send(raw_id)
     drain()
     cases = run_json("cases", "list")
     assert len(cases) == 10

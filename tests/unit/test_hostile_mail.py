@@ -517,7 +517,8 @@ RSS_CHILD = textwrap.dedent("""
     from config.settings import Settings
     from models.migrate import upgrade
     from models.db import session_scope
-    from workers.app import App, use_app
+    from workers import wiring
+    from workers.app import App
     from workers.intake.ingest import ingest
     from workers.intake.raw_store import store_raw
     work = Path(sys.argv[1])
@@ -526,7 +527,7 @@ RSS_CHILD = textwrap.dedent("""
     app = App.from_settings(Settings(database_url=url, broker_url="stub",
         attachments_dir=work / "att", outbox_dir=work / "out",
         intake_address="complaints@example.org", secret_key="rss"))
-    use_app(app)
+    wiring.start(app)
     before = peak_kib()
     raw = (work / "big.eml").read_bytes()
     started = time.perf_counter()

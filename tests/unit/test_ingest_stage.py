@@ -16,8 +16,9 @@ from models import Case, Event, Message, OutboundEmail, RawMessage
 from models.db import session_scope
 from workers.app import App
 from workers.intake.folder_inbox import import_folder
-from workers.intake.ingest import ingest, ingest_message
+from workers.intake.ingest import ingest
 from workers.intake.raw_store import store_raw
+from tests.actors import actor
 
 DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo_inbox"
 
@@ -44,7 +45,7 @@ def _staff_addresses(app: App) -> list[str]:
 
 def test_demo_inbox_becomes_cases_and_acknowledgements(app: App, drain) -> None:
     for raw_id in import_folder(app, DEMO):
-        ingest_message.send(raw_id)
+        actor("ingest_message").send(raw_id)
     drain()
     with session_scope(app.db_url) as s:
         dispositions = dict(s.execute(select(RawMessage.disposition, func.count())
@@ -79,7 +80,7 @@ def test_demo_inbox_becomes_cases_and_acknowledgements(app: App, drain) -> None:
 
 def test_reply_lands_on_its_case_without_a_second_acknowledgement(app: App, drain) -> None:
     for raw_id in import_folder(app, DEMO):
-        ingest_message.send(raw_id)
+        actor("ingest_message").send(raw_id)
     drain()
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.complainant_email == "wangjianguo@qq.com")).scalar_one()

@@ -28,13 +28,14 @@ from tests.unit.triage import (
     sent,
     text_of,
 )
-from workers.app import App, use_app
-from workers.triage.classify_case import classify_case
-from workers.intake.ingest import ingest, ingest_message
+from workers import wiring
+from workers.app import App
+from workers.intake.ingest import ingest
 from workers.triage.route import pseudonymise
-from workers.triage.route_case import route_case, unrouted_case_ids
+from workers.triage.route_case import unrouted_case_ids
 from workers.intake.raw_store import store_raw
 from workers.mail.tokens import read_reply_address
+from tests.actors import actor
 
 
 @pytest.fixture(autouse=True)
@@ -48,7 +49,7 @@ def with_policy(app: App, **routing: object) -> App:
     for key, value in routing.items():
         setattr(policy.routing, key, value)
     changed = App(app.settings, policy)
-    use_app(changed)
+    wiring.start(changed)
     return changed
 
 
@@ -58,7 +59,7 @@ def off_duty(app: App, *staff_ids: str) -> App:
         if member.id in staff_ids:
             member.on_duty = False
     changed = App(app.settings, policy)
-    use_app(changed)
+    wiring.start(changed)
     return changed
 
 
@@ -90,8 +91,8 @@ def test_major_privacy_complaint_goes_to_legal_and_leadership_once(app: App, dra
                for m in leaders)
 
     # The actors run again (a broker redelivery, the sweeper): nothing new, nobody mailed twice.
-    classify_case.send(case.id)
-    route_case.send(case.id)
+    actor("classify_case").send(case.id)
+    actor("route_case").send(case.id)
     drain()
     assert len(sent(app, "staff_notification")) == 1
     assert len(sent(app, "leadership_notice")) == 2
@@ -204,7 +205,7 @@ def test_the_policy_may_show_the_complainant_outside_intake(app: App, drain) -> 
 def test_staff_read_the_organisation_language(app: App, drain) -> None:
     policy = app.policy.model_copy(update={"default_language": "en"})
     app = App(app.settings, policy)
-    use_app(app)
+    wiring.start(app)
     case = complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
     [notice] = sent(app, "staff_notification")
     assert notice["Subject"] == f"[{case.number}] New case for you: 个人信息泄露，已有媒体联系我"
@@ -270,7 +271,7 @@ def test_a_case_whose_triage_was_lost_is_found_again(app: App, drain) -> None:
     with session_scope(app.db_url) as s:
         assert unrouted_case_ids(s, later) == [case_id]
         assert unrouted_case_ids(s, utcnow() - timedelta(minutes=5)) == []  # not before grace
-    classify_case.send(case_id)  # what the sweeper would do
+    actor("classify_case").send(case_id)  # what the sweeper would do
     drain()
     with session_scope(app.db_url) as s:
         assert unrouted_case_ids(s, later) == []
@@ -283,6 +284,6 @@ def test_every_new_case_reaches_its_owner_however_many_arrive(app: App, drain) -
             raw = store_raw(s, complaint(f"个人信息泄露 {i}", PRIVACY_BODY, f"c{i}@example.net"),
                             "test")
             raw_id = raw.id
-        ingest_message.send(raw_id)
+        actor("ingest_message").send(raw_id)
     drain()
     assert len(sent(app, "staff_notification", "wu@example.org")) == 7

@@ -27,13 +27,14 @@ from models.db import session_scope
 from models.types import utcnow
 from tests.unit.casemail import mails_to, staff_reply, text_of
 from workers.clock import deadlines
-from workers.app import App, use_app
+from workers import wiring
+from workers.app import App
 from workers.ops.cli import app as cli
-from workers.intake.ingest import ingest_message
 from workers.casework.lifecycle import apply_trigger
 from workers.clock.scheduler import Scheduler, tick
 from workers.intake.raw_store import store_raw
 from workers.casework.transitions import Actor, Trigger
+from tests.actors import actor
 
 CN = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 10, 12, 9, 0, tzinfo=CN)  # a Monday; no holiday for weeks
@@ -55,9 +56,9 @@ GROUPS = [Group(id="intake", name="客服部", supervisors=["zhao", "qian"]),
 def clock_app(app: App) -> Iterator[App]:
     staffed = App(settings=app.settings,
                   policy=app.policy.model_copy(update={"staff": STAFF, "groups": GROUPS}))
-    use_app(staffed)
+    wiring.start(staffed)
     yield staffed
-    use_app(app)
+    wiring.start(app)
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def open_case(app: App, drain, group: str | None = "intake", assignee: str | Non
         raw = store_raw(s, complaint(), "test")
         assert raw is not None
         raw_id = raw.id
-    ingest_message.send(raw_id)
+    actor("ingest_message").send(raw_id)
     drain()
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).order_by(Case.id.desc())).scalars().first()
@@ -350,7 +351,7 @@ def test_a_missed_call_back_escalates_on_a_closed_case(clock_app, drain, clock) 
 def test_no_call_back_when_the_policy_turns_them_off(clock_app, drain, clock) -> None:
     off = App(settings=clock_app.settings, policy=clock_app.policy.model_copy(update={
         "sla": clock_app.policy.sla.model_copy(update={"callbacks": False})}))
-    use_app(off)
+    wiring.start(off)
     number = open_case(off, drain)
     pull(off, number, Trigger.RESOLVE)
     pull(off, number, Trigger.CLOSE)

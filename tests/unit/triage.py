@@ -15,8 +15,8 @@ from models import Case, Event
 from models.db import session_scope
 from workers.triage import model as classifier_model
 from workers.app import App
-from workers.intake.ingest import ingest_message
 from workers.intake.raw_store import store_raw
+from tests.actors import actor
 
 PRIVACY_BODY = (
     "你们平台泄露了我的个人信息！今天有媒体联系我，说你们平台有几万条用户数据在网上被公开售卖，"
@@ -50,7 +50,7 @@ def complain(app: App, drain, subject: str, body: str, frm: str = "王建国 <wa
         raw = store_raw(s, complaint(subject, body, frm), "test")
         assert raw is not None
         raw_id = raw.id
-    ingest_message.send(raw_id)
+    actor("ingest_message").send(raw_id)
     drain()
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).order_by(Case.id.desc()).limit(1)).scalar_one()

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import dramatiq
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -23,8 +22,7 @@ from models import Case, Deadline, Event
 from models.db import session_scope
 from models.types import utcnow
 from workers.clock import letters as clock_mail
-from workers.app import App, get_app
-from workers.broker import ensure_broker
+from workers.app import App
 from workers.outbound.letters import notify_complainant
 from workers.clock.rules import SPECS, Action, Do, Expiry, Kind, decide
 from workers.clock.deadlines import clock_of, close, meet
@@ -33,7 +31,6 @@ from workers.casework.lifecycle import system_transition
 from workers.outbound.outbox import ReplyRequest, queue_reply
 from workers.casework.transitions import TERMINAL_STATES, State, Trigger
 
-ensure_broker()
 log = logging.getLogger(__name__)
 
 # The outbox's per-address cap held a mail back: look again this much later, not every tick.
@@ -172,13 +169,3 @@ def _tell(session: Session, app: App, case: Case, row: Deadline, now: datetime, 
     sent = notify_complainant(session, app, case, kind, occasion=str(row.id), at=now,
                               context=context, written_by_staff=False)
     return DueOutcome(None, [sent] if sent is not None else [])
-
-
-@dramatiq.actor(queue_name="clock", max_retries=5, min_backoff=1_000, max_backoff=60_000,
-                time_limit=120_000)
-def deadline_due(deadline_id: int) -> None:
-    outcome = run_due(get_app(), deadline_id, utcnow())
-    from workers.outbound.sender import send_outbound
-
-    for outbound_id in outcome.outbound_ids:
-        send_outbound.send(outbound_id)

@@ -1,5 +1,5 @@
 """Scheduler: every minute, find the deadlines whose next action has come and enqueue each id
-for the clock actor (`workers.clock.due.deadline_due`). Nothing else.
+for the clock actor (`deadline_due`, workers.clock.stage). Nothing else.
 
 Deadlines live in the database, never in broker delays: a lost queue or a restarted scheduler
 loses nothing, the next tick finds the rows again. The query is an index range scan on
@@ -23,6 +23,7 @@ from sqlmodel import Session
 from models import Deadline
 from models.db import session_scope
 from models.types import utcnow
+from workers import hops
 from workers.app import App
 from workers.leader_lock import LeaderLock
 
@@ -58,10 +59,7 @@ def tick(app: App, now: datetime, batch: int = DEFAULT_BATCH) -> TickResult:
     """Enqueue one clock message per due deadline (at most `batch`)."""
     with session_scope(app.db_url) as session:
         ids = due_deadline_ids(session, now, batch)
-    from workers.clock.due import deadline_due
-
-    for deadline_id in ids:
-        deadline_due.send(deadline_id)
+    hops.to_clock(ids)
     if ids:
         log.info("tick %s: %d deadlines due", now.isoformat(timespec="seconds"), len(ids))
     return TickResult(now, ids)

@@ -8,30 +8,28 @@ and every reply is keyed per (case, kind, occasion).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import dramatiq
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from models import Event, OutboundEmail, RawMessage
-from models.db import each_item, session_scope, together_then_apart
+from models.db import session_scope
 from models.types import utcnow
 from workers.intake.acknowledge import acknowledge
-from workers.app import App, get_app
-from workers.broker import ensure_broker, send_in_batches
+from workers import hops
+from workers.app import App
+from workers.batches import BatchStage
 from workers.intake.correlate import correlate
 from workers.clock.deadlines import on_case_opened
-from workers.faults import crash_if_marked, raise_if_marked
 from workers.casework.follow_up import authorize_sender, react_to_follow_up, sender_role
 from workers.intake.filing import CaseNumbers, file_message, open_case
 from workers.mail.parse import MailParseError, ParsedMail, parse_mail
 from workers.intake.quarantine import quarantine_row
 from workers.intake.screen import ScreenVerdict, bounced_message_ids, screen_mail
 
-ensure_broker()
 log = logging.getLogger(__name__)
 
 
@@ -194,8 +192,6 @@ def process(session: Session, app: App, raw: RawMessage, numbers: CaseNumbers | 
     if raw.size > app.policy.limits.max_message_bytes:
         quarantine_row(session, raw, f"larger than {app.policy.limits.max_message_bytes} bytes")
         return IngestOutcome("quarantined")
-    crash_if_marked(raw.raw)
-    raise_if_marked(raw.raw)
     try:
         mail = parse_mail(raw.raw)
     except MailParseError as e:
@@ -209,7 +205,7 @@ def process(session: Session, app: App, raw: RawMessage, numbers: CaseNumbers | 
     return outcome
 
 
-def claim_first_deliveries(app: App, raw_ids: list[int]) -> tuple[list[int], list[int]]:
+def claim_first_deliveries(app: App, raw_ids: Sequence[int]) -> tuple[list[int], list[int]]:
     """Count one attempt on every mail of a batch delivered for the first time, in one
     transaction; returns (those, the mails with an attempt behind them).
 
@@ -229,87 +225,48 @@ def claim_first_deliveries(app: App, raw_ids: list[int]) -> tuple[list[int], lis
     return first, [raw_id for raw_id, attempts in rows if attempts > 0]
 
 
-def ingest_many(app: App, raw_ids: list[int]) -> tuple[list[IngestOutcome], list[int]]:
-    """Ingest a batch in one transaction; returns the outcomes and the ids left for the
-    one-at-a-time way (retries, and mails that raised).
+class IngestBatch(BatchStage[IngestOutcome]):
+    """Ingest as a batch stage (workers.batches): one commit and one broker message for many
+    mails, instead of three commits and a message each.
 
-    One commit and one broker message for many mails, instead of three commits and a message
-    each. When a mail raises, the batch runs again with each mail in its own savepoint
-    (together_then_apart). Case numbers come from their own short statements
-    (CaseNumbers.separate): the year's counter row stays locked only for its UPDATE, not until
-    the batch commits, so batches in other threads run alongside. A number is skipped only
-    when the mail that took it fails.
+    Case numbers come from their own short statements (CaseNumbers.separate): the year's
+    counter row stays locked only for its UPDATE, not until the batch commits, so batches in
+    other threads run alongside; a rolled-back pass gives its numbers to the same mails again.
     """
-    first, retry = claim_first_deliveries(app, raw_ids)
-    if not first:
-        return [], retry
-    numbers = CaseNumbers.separate(app.db_url)
 
-    def run(savepoints: bool) -> tuple[list[IngestOutcome], list[tuple[int, Exception]]]:
+    what = "ingest of raw message"
+    alone_actor = "ingest_message"
+
+    def admit(self, ids: Sequence[int]) -> tuple[list[int], list[int]]:
+        first, retry = claim_first_deliveries(self.app, ids)
+        self.numbers = CaseNumbers.separate(self.app.db_url)
+        return first, retry
+
+    def begin(self, session: Session, savepoints: bool) -> None:
         if savepoints:
-            numbers.reuse_taken()
-        outcomes: list[IngestOutcome] = []
-        failed: list[tuple[int, Exception]] = []
-        with session_scope(app.db_url) as session:
-            raws = session.execute(
-                select(RawMessage).where(RawMessage.id.in_(first), RawMessage.status == "received")
-                .order_by(RawMessage.id).with_for_update()).scalars().all()
-            stored = stored_by_message_id(session, list(raws))
-            for raw in raws:
-                raw_id = raw.id
-                with each_item(session, savepoints) as item:
-                    outcomes.append(process(session, app, raw, numbers, stored))
-                if item.error is not None:  # this mail only; its neighbours go on
-                    log.error("ingest of raw message %s failed in a batch", raw_id,
-                              exc_info=item.error)
-                    failed.append((raw_id, item.error))
-        return outcomes, failed
+            self.numbers.reuse_taken()
 
-    outcomes, failed = together_then_apart(run, "ingest batch")
-    for raw_id, error in failed:
-        record_failure(app, raw_id, error)
-    return outcomes, retry + [raw_id for raw_id, _ in failed]
+    def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, RawMessage]]:
+        raws = list(session.execute(
+            select(RawMessage).where(RawMessage.id.in_(ids), RawMessage.status == "received")
+            .order_by(RawMessage.id).with_for_update()).scalars())
+        self.stored = stored_by_message_id(session, raws)
+        return [(raw.id, raw) for raw in raws]
+
+    def work(self, session: Session, row: RawMessage) -> IngestOutcome:
+        return process(session, self.app, row, self.numbers, self.stored)
+
+    def one(self, item_id: int) -> IngestOutcome:
+        return ingest(self.app, item_id)
+
+    def set_aside(self, item_id: int, error: BaseException) -> None:
+        record_failure(self.app, item_id, error)
+
+    def next_hop(self, results: list[IngestOutcome]) -> None:
+        pass_on(results)
 
 
-@dramatiq.actor(queue_name="ingest", max_retries=5, min_backoff=500, max_backoff=30_000,
-                time_limit=120_000)
-def ingest_message(raw_id: int) -> None:
-    app = get_app()
-    try:
-        outcome = ingest(app, raw_id)
-    except Exception as e:
-        log.exception("ingest of raw message %s failed", raw_id)
-        record_failure(app, raw_id, e)
-        raise
-    enqueue_next([outcome])
-
-
-@dramatiq.actor(queue_name="ingest", max_retries=5, min_backoff=500, max_backoff=30_000,
-                time_limit=300_000)
-def ingest_batch(raw_ids: list[int]) -> None:
-    """The poller's and the sweeper's way in: many mails per message (PostgreSQL)."""
-    app = get_app()
-    if not app.db_url.startswith("postgresql"):  # SQLite: one writer, no savepoints to lean on
-        for raw_id in raw_ids:
-            ingest_message.send(raw_id)
-        return
-    outcomes, one_by_one = ingest_many(app, raw_ids)
-    enqueue_next(outcomes)
-    for raw_id in one_by_one:
-        ingest_message.send_with_options(args=(raw_id,), delay=500)
-
-
-def enqueue_ingest(raw_ids: list[int], batch: int) -> None:
-    send_in_batches(ingest_batch, raw_ids, batch)
-
-
-def enqueue_next(outcomes: list[IngestOutcome]) -> None:
-    from workers.triage.classify_case import classify_batch
-    from workers.outbound.sender import send_outbound_batch
-
-    outbound_ids = [i for outcome in outcomes for i in outcome.outbound_ids]
-    case_ids = [o.case_id for o in outcomes if o.new_case and o.case_id is not None]
-    if outbound_ids:
-        send_outbound_batch.send(outbound_ids)
-    if case_ids:
-        classify_batch.send(case_ids)
+def pass_on(outcomes: list[IngestOutcome]) -> None:
+    """The replies to the sender, the new cases to classification."""
+    hops.after_ingest([i for outcome in outcomes for i in outcome.outbound_ids],
+                      [o.case_id for o in outcomes if o.new_case and o.case_id is not None])

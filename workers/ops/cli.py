@@ -33,9 +33,19 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (a stable con
 
 
 def _app() -> Any:
-    from workers.app import get_app
+    """The App of this command: the one the process was wired with (a test, the demo), else
+    one from the environment."""
+    from workers.app import installed_or_from_environment
 
-    return get_app()
+    return installed_or_from_environment()
+
+
+def _wired() -> Any:
+    """The App, with the process wired (workers.wiring): for commands that enqueue work."""
+    from workers import wiring
+
+    wiring.start(_app())
+    return _app()
 
 
 def _print_json(data: Any) -> None:
@@ -62,14 +72,14 @@ def poller(once: Annotated[bool, typer.Option(help="Import what is there, then e
     """Fetch mail from the IMAP mailbox into the database and enqueue it."""
     import logging
 
-    from workers.intake.ingest import enqueue_ingest
+    from workers import hops
     from workers.intake.poller import Poller
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app_ = _app()
+    app_ = _wired()
 
     def enqueue(ids: list[int]) -> None:
-        enqueue_ingest(ids, app_.settings.ingest_batch)
+        hops.to_ingest(ids, app_.settings.ingest_batch)
 
     stored = Poller(app_, enqueue).run(once=once)
     if once:
@@ -81,7 +91,7 @@ def sweep(grace: Annotated[float, typer.Option(help="Seconds a row may wait.")] 
     """Enqueue again every mail and reply that was committed but not finished."""
     from workers.sweeper import sweep as run_sweep
 
-    result = run_sweep(_app(), grace=grace)
+    result = run_sweep(_wired(), grace=grace)
     typer.echo(f"re-enqueued {len(result.raw_ids)} mails and {len(result.outbound_ids)} replies"
                f" ({len(result.case_ids)} cases never routed)")
 
@@ -219,12 +229,12 @@ def _quarantined(session: Any, raw_id: int) -> Any:
 def quarantine_replay(raw_id: int, note: Annotated[str, typer.Option()] = "replayed") -> None:
     """Put a quarantined mail through ingest again."""
     from models.db import session_scope
-    from workers.intake.ingest import ingest_message
+    from workers import hops
     from workers.intake.quarantine import release_row
 
-    with session_scope(_app().db_url) as session:
+    with session_scope(_wired().db_url) as session:
         release_row(session, _quarantined(session, raw_id), note)
-    ingest_message.send(raw_id)
+    hops.to_ingest([raw_id], 1)
     typer.echo(f"mail {raw_id} queued for ingest again")
 
 

@@ -26,12 +26,13 @@ def scheduler(
     batch: Annotated[int, typer.Option(min=1, help="Deadlines enqueued per tick at most.")] = 1000,
 ) -> None:
     """Find due deadlines every minute and enqueue reminders, escalations and auto-closes."""
-    from workers.app import get_app
+    from workers import wiring
+    from workers.app import installed_or_from_environment
     from workers.clock.scheduler import Scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = get_app()
-    worker = _in_process_worker()
+    app = installed_or_from_environment()
+    worker = _in_process_worker(wiring.start(app))
     sched = Scheduler(app, interval=interval, batch=batch)
     try:
         if once:
@@ -52,16 +53,11 @@ def scheduler(
             worker.stop()
 
 
-def _in_process_worker() -> Any:
+def _in_process_worker(broker: Any) -> Any:
     """With the stub broker nobody else would run the actors: a worker in this process."""
     import dramatiq
     from dramatiq.brokers.stub import StubBroker
 
-    from workers.broker import ensure_broker
-    from workers.clock.due import deadline_due  # noqa: F401  (declares the clock queue)
-    from workers.outbound.sender import send_outbound  # noqa: F401  (declares the outbox queue)
-
-    broker = ensure_broker()
     if not isinstance(broker, StubBroker):
         return None
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)

@@ -31,30 +31,23 @@ def run_demo(inbox: Path, out: Path) -> int:
     settings = demo_settings(out)
     import dramatiq
 
-    from workers.broker import build_broker
-
-    # Set before any actor module is imported: the actors bind to this in-process broker.
-    if dramatiq.broker.global_broker is None:
-        dramatiq.set_broker(build_broker("stub"))
-
     from models.db import session_scope
     from models.migrate import upgrade
-    from workers.app import App, use_app
+    from workers import hops, wiring
+    from workers.app import App
     from workers.intake.folder_inbox import import_folder
-    from workers.intake.ingest import ingest_message
     from workers.ops.text_tables import format_table
     from workers.ops.case_views import list_cases, list_mail
 
     upgrade(settings.database_url)
     app = App.from_settings(settings)
-    use_app(app)
-    broker = ingest_message.broker
+    broker = wiring.start(app)  # demo_settings name the in-process stub broker
     # One worker thread keeps the inbox's order: a reply is ingested after its complaint.
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.start()
     try:
         for raw_id in import_folder(app, inbox):
-            ingest_message.send(raw_id)
+            hops.to_ingest([raw_id], 1)
         # Actors enqueue further work (triage, clock, outbox): join until every queue is empty.
         for _ in range(5):
             for queue in sorted(broker.get_declared_queues()):

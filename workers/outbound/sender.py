@@ -23,17 +23,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
-import dramatiq
 from sqlalchemy import bindparam, select, update
 
 from config.settings import SmtpSettings
 from models import OutboundEmail
 from models.db import get_engine
 from models.types import utcnow
-from workers.app import App, get_app
-from workers.broker import each_or_alone, ensure_broker
+from workers.app import App
+from workers.batches import BatchStage
 
-ensure_broker()
 log = logging.getLogger(__name__)
 
 
@@ -231,18 +229,15 @@ def send(app: App, outbound_id: int) -> str:
     raise error
 
 
-@dramatiq.actor(queue_name="outbox", max_retries=10, min_backoff=2_000, max_backoff=600_000,
-                time_limit=120_000)
-def send_outbound(outbound_id: int) -> None:
-    send(get_app(), outbound_id)
+class SendBatch(BatchStage[str]):
+    """Sending as a batch stage (workers.batches): many rows per broker message, over the
+    thread's one SMTP connection. Each row is its own locked transaction, so a redelivered
+    batch skips what was sent; a row that fails goes on alone (send_outbound)."""
 
+    what = "outbound"
+    alone_actor = "send_outbound"
+    alone_delay_ms = 2_000
+    together = False
 
-@dramatiq.actor(queue_name="outbox", max_retries=3, min_backoff=2_000, max_backoff=60_000,
-                time_limit=600_000)
-def send_outbound_batch(outbound_ids: list[int]) -> None:
-    """Many rows per broker message, over the thread's one SMTP connection. A row that fails
-    goes on alone (send_outbound, with its retries and backoff); the others are not held up.
-    Each row is still its own locked transaction, so a redelivered batch skips what was sent."""
-    app = get_app()
-    each_or_alone(outbound_ids, lambda outbound_id: send(app, outbound_id), send_outbound,
-                  2_000, "outbound")
+    def one(self, item_id: int) -> str:
+        return send(self.app, item_id)

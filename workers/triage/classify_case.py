@@ -12,28 +12,28 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import dramatiq
 from sqlalchemy import select
 from sqlmodel import Session
 
 from config.policy_classify import SEVERITIES
 from models import Case, Event, Message
-from models.db import each_item, session_scope, together_then_apart
+from models.db import session_scope
 from models.types import utcnow
 from workers.clock import deadlines
-from workers.app import App, get_app
-from workers.broker import each_or_alone, ensure_broker
+from workers import hops
+from workers.app import App
+from workers.batches import BatchStage
 from workers.triage.classify import Classification, classify, decide_severity
 from workers.triage.training_data import case_text, complaint_message, complaint_messages
 
 if TYPE_CHECKING:  # scikit-learn loads only when a model file exists
     from workers.triage.model import CategoryModel
 
-ensure_broker()
 log = logging.getLogger(__name__)
 
 
@@ -151,65 +151,34 @@ def classify_stored(app: App, case_id: int, model: CategoryModel | None) -> bool
         return True
 
 
-def classify_many(app: App, case_ids: list[int],
-                  model: CategoryModel | None) -> tuple[list[int], list[int]]:
-    """Classify a batch in one transaction; returns (the cases classified, in the order given;
-    the cases that raised, for the one-at-a-time way).
+class ClassifyBatch(BatchStage[int]):
+    """Classification as a batch stage (workers.batches): one commit, one lock statement and
+    one query for the complaints instead of a transaction, a lock and a query per case. Cases
+    that do not exist are passed over; the classified ones go on to routing."""
 
-    One commit, one lock statement and one query for the complaints instead of a
-    transaction, a lock and a query per case; when a case raises, the batch runs again with a
-    savepoint per case (together_then_apart). Cases that do not exist are in neither list.
-    """
+    what = "classifying case"
+    alone_actor = "classify_case"
 
-    def run(savepoints: bool) -> tuple[list[int], list[int]]:
-        classified: list[int] = []
-        failed: list[int] = []
-        with session_scope(app.db_url) as session:
-            # Locked in id order, as concurrent batches must take them to never deadlock.
-            cases = {case.id: case for case in session.execute(
-                select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
-                .with_for_update()).scalars()}
-            messages = complaint_messages(session, list(cases))
-            for case_id in dict.fromkeys(case_ids):
-                case = cases.get(case_id)
-                if case is None:
-                    continue
-                with each_item(session, savepoints) as item:
-                    classify_loaded(session, app, case, messages.get(case_id), model)
-                if item.error is not None:  # this case only; its neighbours go on
-                    log.warning("classifying case %s: %s; retried on its own", case_id,
-                                item.error)
-                    failed.append(case_id)
-                else:
-                    classified.append(case_id)
-        return classified, failed
+    def __init__(self, app: App, model: CategoryModel | None) -> None:
+        super().__init__(app)
+        self.model = model
 
-    return together_then_apart(run, "classify batch")
+    def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, Any]]:
+        cases = {case.id: case for case in session.execute(
+            select(Case).where(Case.id.in_(ids)).order_by(Case.id)
+            .with_for_update()).scalars()}
+        messages = complaint_messages(session, list(cases))
+        return [(case_id, (cases[case_id], messages.get(case_id)))
+                for case_id in dict.fromkeys(ids) if case_id in cases]
 
+    def work(self, session: Session, row: tuple[Case, Message | None]) -> int:
+        case, message = row
+        classify_loaded(session, self.app, case, message, self.model)
+        assert case.id is not None
+        return case.id
 
-@dramatiq.actor(queue_name="triage", max_retries=5, min_backoff=500, max_backoff=30_000,
-                time_limit=60_000)
-def classify_case(case_id: int) -> None:
-    if classify_stored(get_app(), case_id, current_model()):
-        from workers.triage.route_case import route_case
+    def one(self, item_id: int) -> int | None:
+        return item_id if classify_stored(self.app, item_id, self.model) else None
 
-        route_case.send(case_id)
-
-
-@dramatiq.actor(queue_name="triage", max_retries=3, min_backoff=500, max_backoff=30_000,
-                time_limit=300_000)
-def classify_batch(case_ids: list[int]) -> None:
-    """The new cases of one ingest batch; a case that fails goes on alone (classify_case)."""
-    from workers.triage.route_case import route_batch
-
-    app, model = get_app(), current_model()
-    if not app.db_url.startswith("postgresql"):  # SQLite: no savepoints to lean on
-        done = each_or_alone(case_ids, lambda case_id: classify_stored(app, case_id, model),
-                             classify_case, 500, "classifying case")
-        classified = [case_id for case_id, found in done if found]
-    else:
-        classified, failed = classify_many(app, case_ids, model)
-        for case_id in failed:
-            classify_case.send_with_options(args=(case_id,), delay=500)
-    if classified:
-        route_batch.send(classified)
+    def next_hop(self, results: list[int]) -> None:
+        hops.to_route(results)

@@ -12,19 +12,20 @@ chose before routing ran is kept, and every mail is keyed per (case, kind, staff
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime
 
-import dramatiq
 from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from config.policy_classify import severity_rank
 from models import Case, Event
-from models.db import each_item, session_scope, together_then_apart
+from models.db import session_scope
 from models.types import utcnow
-from workers.app import App, get_app
-from workers.broker import each_or_alone, ensure_broker
+from workers import hops
+from workers.app import App
+from workers.batches import BatchStage
 from workers.triage.staff_notice import (
     Complaint,
     complaints,
@@ -34,7 +35,6 @@ from workers.triage.staff_notice import (
 from workers.triage.route import RoutingDecision, route
 from workers.casework.transitions import TERMINAL_STATES
 
-ensure_broker()
 log = logging.getLogger(__name__)
 
 ROUTER = "routing"  # Event.actor of the router's own decisions
@@ -157,73 +157,48 @@ def route_stored(app: App, case_id: int) -> list[int]:
         return route_loaded(session, app, case, earlier_decision(session, case.id))
 
 
-def route_many(app: App, case_ids: list[int]) -> tuple[list[int], list[int]]:
-    """Route a batch in one transaction under one routing lock; returns (the ids of outbox
-    rows still to send, the cases that raised, for the one-at-a-time way). When a case
-    raises, the batch runs again with a savepoint per case (together_then_apart).
+class RouteBatch(BatchStage[list[int]]):
+    """Routing as a batch stage (workers.batches): one transaction under one routing lock;
+    the results are the ids of outbox rows still to send.
 
     The open counts are read once and kept up to date here as cases get their owner (what
     reading them again for each case would return), and read again after a case rolls back.
     """
 
-    def run(savepoints: bool) -> tuple[list[int], list[int]]:
-        outbound_ids: list[int] = []
-        failed: list[int] = []
-        with session_scope(app.db_url) as session:
-            serialise_routing(session)
-            cases = {case.id: case for case in session.execute(
-                select(Case).where(Case.id.in_(case_ids)).order_by(Case.id)
-                .with_for_update()).scalars()}
-            earlier = earlier_decisions(session, list(cases))
-            # The complaints quoted in the owners' notifications (cases routed before need none).
-            loaded = complaints(session, [i for i in cases if i not in earlier])
-            counts: dict[str, int] | None = None
-            for case_id in dict.fromkeys(case_ids):
-                case = cases.get(case_id)
-                if case is None or case.category is None:
-                    continue  # not classified yet: the classify stage enqueues us when it is
-                if counts is None:
-                    counts = open_counts(session)
-                # Whether routing, not staff or an earlier run, gives the case its owner now.
-                fresh = case_id not in earlier and not (case.assigned_group or case.assignee)
-                with each_item(session, savepoints) as item:
-                    outbound_ids += route_loaded(session, app, case, earlier.get(case_id),
-                                                 counts, loaded.get(case_id))
-                if item.error is not None:  # this case only; its neighbours go on
-                    log.warning("routing case %s: %s; retried on its own", case_id, item.error)
-                    failed.append(case_id)
-                    counts = None  # the counts may include its rolled-back owner
-                    continue
-                if fresh and case.assignee is not None and case.status not in TERMINAL_STATES:
-                    counts[case.assignee] = counts.get(case.assignee, 0) + 1
-        return outbound_ids, failed
+    what = "routing case"
+    alone_actor = "route_case"
 
-    return together_then_apart(run, "route batch")
+    def begin(self, session: Session, savepoints: bool) -> None:
+        serialise_routing(session)
+        self.counts: dict[str, int] | None = None
 
+    def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, Case]]:
+        cases = {case.id: case for case in session.execute(
+            select(Case).where(Case.id.in_(ids)).order_by(Case.id)
+            .with_for_update()).scalars()}
+        self.earlier = earlier_decisions(session, list(cases))
+        # The complaints quoted in the owners' notifications (cases routed before need none).
+        self.complaints = complaints(session, [i for i in cases if i not in self.earlier])
+        # Not classified yet: passed over, the classify stage enqueues them when they are.
+        return [(case_id, cases[case_id]) for case_id in dict.fromkeys(ids)
+                if case_id in cases and cases[case_id].category is not None]
 
-@dramatiq.actor(queue_name="triage", max_retries=5, min_backoff=500, max_backoff=30_000,
-                time_limit=60_000)
-def route_case(case_id: int) -> None:
-    from workers.outbound.sender import send_outbound
+    def work(self, session: Session, row: Case) -> list[int]:
+        case, case_id = row, row.id
+        counts = self.counts if self.counts is not None else open_counts(session)
+        self.counts = None  # until this case is through: a rollback may leave its owner counted
+        # Whether routing, not staff or an earlier run, gives the case its owner now.
+        fresh = case_id not in self.earlier and not (case.assigned_group or case.assignee)
+        outbound_ids = route_loaded(session, self.app, case, self.earlier.get(case_id), counts,
+                                    self.complaints.get(case_id))
+        if fresh and case.assignee is not None and case.status not in TERMINAL_STATES:
+            counts[case.assignee] = counts.get(case.assignee, 0) + 1
+        self.counts = counts
+        return outbound_ids
 
-    for outbound_id in route_stored(get_app(), case_id):
-        send_outbound.send(outbound_id)
+    def one(self, item_id: int) -> list[int]:
+        return route_stored(self.app, item_id)
 
-
-@dramatiq.actor(queue_name="triage", max_retries=3, min_backoff=500, max_backoff=30_000,
-                time_limit=300_000)
-def route_batch(case_ids: list[int]) -> None:
-    """Cases classified together; a case that fails goes on alone (route_case)."""
-    from workers.outbound.sender import send_outbound_batch
-
-    app = get_app()
-    if not app.db_url.startswith("postgresql"):  # SQLite: no savepoints to lean on
-        done = each_or_alone(case_ids, lambda case_id: route_stored(app, case_id), route_case,
-                             500, "routing case")
-        outbound_ids = [i for _, ids in done for i in ids]
-    else:
-        outbound_ids, failed = route_many(app, case_ids)
-        for case_id in failed:
-            route_case.send_with_options(args=(case_id,), delay=500)
-    if outbound_ids:
-        send_outbound_batch.send(outbound_ids)
+    def next_hop(self, results: list[list[int]]) -> None:
+        outbound_ids = [i for ids in results for i in ids]
+        hops.to_sender(outbound_ids, len(outbound_ids))

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from models import Case, Message
 from models.db import session_scope
-from workers.app import get_app
+from workers.app import installed_or_from_environment
 
 
 def case_text(subject: str, body: str) -> str:
@@ -75,11 +75,11 @@ def confirmed_severity_examples(session: Session) -> list[tuple[str, str]]:
 
 def load_confirmed_examples(db_url: str | None = None) -> list[tuple[str, str]]:
     """Every staff-categorised case in the database (the process's App by default)."""
-    with session_scope(db_url or get_app().db_url) as session:
+    with session_scope(db_url or installed_or_from_environment().db_url) as session:
         return confirmed_examples(session)
 
 
 def load_confirmed_severity_examples(db_url: str | None = None) -> list[tuple[str, str]]:
     """Every case whose severity staff set, in the database (the process's App by default)."""
-    with session_scope(db_url or get_app().db_url) as session:
+    with session_scope(db_url or installed_or_from_environment().db_url) as session:
         return confirmed_severity_examples(session)
