@@ -1,7 +1,7 @@
 """The policy file: what an operator may change without touching code (config/policy.toml).
 
 Loaded once into a validated `Policy`; every section has defaults equal to the regulations'
-numbers (PROCESS.md), so a missing section is never an error.
+numbers (docs/process.md), so a missing section is never an error.
 """
 
 from __future__ import annotations

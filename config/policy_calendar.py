@@ -1,7 +1,7 @@
 """Calendar and SLA sections of the policy file (`[calendar]`, `[sla]`).
 
 `CalendarPolicy` says which days are working days and in which timezone deadlines end;
-`SlaPolicy` holds the regulations' time limits (PROCESS.md, "Timeline" and "Severity").
+`SlaPolicy` holds the regulations' time limits (docs/process.md, "Timeline" and "Severity").
 The arithmetic itself lives in `workers/clock/workdays.py`.
 """
 

@@ -1,7 +1,7 @@
 """Categories, severities, classifier and routing sections of the policy file.
 
 `[[categories]]`, `[severity]` with `[[severity.signals]]`, `[classifier]` and `[routing]` in
-config/policy.toml. Every default is what PROCESS.md says, so a missing section is never an error.
+config/policy.toml. Every default is docs/process.md's, so a missing section is never an error.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Severity = Literal["general", "important", "major"]
-# Lowest first: severity only ever moves up this list (PROCESS.md: severity errs upward).
+# Lowest first: severity only ever moves up this list (docs/process.md#severity: it errs upward).
 SEVERITIES: tuple[Severity, ...] = ("general", "important", "major")
 FALLBACK_CATEGORY = "other"
 
@@ -65,13 +65,13 @@ class ClassifierPolicy(BaseModel):
 
 
 class RoutingPolicy(BaseModel):
-    # The group that receives every case (PROCESS.md: intake); a category whose group has no
+    # The group that receives every case (docs/process.md: intake); a category whose group has no
     # staff is routed here too.
     intake_group: str = "intake"
     # Told at once of every case at or above `notify_leadership_at`.
     leadership_group: str = "leadership"
     notify_leadership_at: Severity = "major"
-    # PROCESS.md, confidentiality: groups other than intake see a pseudonym, not the
+    # docs/process.md#confidentiality: groups other than intake see a pseudonym, not the
     # complainant's name or address, unless the operator allows it here.
     identity_visible_outside_intake: bool = False
     pseudonym_prefix: str = "投诉人"

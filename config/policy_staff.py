@@ -16,7 +16,7 @@ class StaffMember(BaseModel):
 class Group(BaseModel):
     id: str
     name: str
-    # Escalation goes to the group's supervisors tier by tier (PROCESS.md: three tiers).
+    # Escalation goes to the group's supervisors tier by tier (docs/process.md#escalation).
     supervisors: list[str] = Field(default_factory=list)  # staff ids, tier 1 first
 
 

@@ -72,7 +72,7 @@ S, T = State, Trigger
      {"review_ack"}, ["review_result"], False, False, False),
     (step(S.UNDER_REVIEW, S.REVIEW_RESOLVED, T.REVIEW_RESULT),
      {"review_result"}, ["callback"], False, False, False),
-    # Closing a resolved case owes the call-back within callback_hours (PROCESS.md 7).
+    # Closing a resolved case owes the call-back within callback_hours (docs/process.md#call-back).
     (step(S.RESOLVED, S.CLOSED, T.CLOSE),
      {"review_window"}, ["callback"], False, False, True),
     (step(S.REVIEW_RESOLVED, S.CLOSED, T.CLOSE),

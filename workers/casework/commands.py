@@ -128,7 +128,7 @@ _CATEGORY_ZH = {
     "员工行为": "staff_behaviour", "其他": "other",
 }  # fmt: skip
 
-# PROCESS.md, "Acceptance": the grounds for not accepting, with the words staff write.
+# docs/process.md#acceptance: the grounds for not accepting, with the words staff write.
 REJECT_REASONS: dict[str, tuple[str, ...]] = {
     "no_facts": ("无具体事实", "没有具体事实", "无事实"),
     "in_litigation": ("已诉讼/仲裁", "已诉讼", "已仲裁", "诉讼", "仲裁", "诉讼/仲裁"),

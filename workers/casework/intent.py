@@ -7,7 +7,7 @@ over a rating: 不满意 with 复查 is a review request, 不满意 alone is a s
 unclear is `info`, which staff read; the intent only chooses the automatic reaction.
 
 While the complainant may still ask for a review (`answering_result`), a reply that gives
-reasons is a review request even without the word: PROCESS.md asks for a request "giving
+reasons is a review request even without the word: docs/process.md#review asks for a request "giving
 reasons", and people answer a result they dispute with the dispute, not with the legal term.
 Reasons are words of disagreement (不满意, 不认可, disagree, wrong) or a substantive statement;
 a thank-you, an acknowledgement ("收到"), a rating or a plain question stays what it was.

@@ -60,7 +60,7 @@ MAIL_LABELS = {
     "extension_request": ("延期告知", "extension notice"),
     "extension_answered": ("延期确认", "extension confirmation"),
 }
-# PROCESS.md, "Acceptance": the grounds as the complainant reads them.
+# docs/process.md#acceptance: the grounds as the complainant reads them.
 REJECT_REASON_TEXT = {
     "no_facts": ("投诉缺少具体的事实和理由", "the complaint gives no concrete facts and reasons"),
     "in_litigation": ("该事项已由法院或仲裁机构受理或作出裁决",
@@ -265,7 +265,7 @@ def _severity(run: Run, index: int, command: Command) -> str:
     run.session.flush()
     deadlines.on_severity_set(run.session, run.app, case, run.at)
     if leadership_due(run.app, case):
-        # PROCESS.md: the leadership group is told of a major case at once, whoever raised it.
+        # docs/process.md#severity: leadership is told of a major case at once, whoever raised it.
         reason = f"severity {case.severity}: set by {run.member.name}"
         rows = queue_leadership_notice(run.session, run.app, case, [reason])
         run.outbound += [row.id for row in rows if row.status == "queued"]

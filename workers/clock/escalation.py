@@ -2,7 +2,7 @@
 
 Reminders go to the case's owner: the assignee, else the assigned group's on-duty members,
 else intake's (an unassigned case is intake's). A missed deadline climbs a ladder of at most
-three rungs (PROCESS.md, three tiers): the owning group's first supervisor, its second (or, when
+three rungs (docs/process.md#escalation): the owning group's first supervisor, its second (or, when
 it has none, the next rung), then the leadership group.
 """
 

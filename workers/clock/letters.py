@@ -4,7 +4,7 @@ automatic endings (no information, review window passed) say, as ReplyRequests.
 Staff mails are RFC 3834 auto-generated, in the policy's default language, and carry the
 staff member's reply token so that a reply with #commands works the case. They name the case,
 never the complainant, and show its subject (the complainant's own words) masked for staff
-outside intake (`workers.mail.redact`; PROCESS.md, confidentiality). Dates read in the reader's
+outside intake (`workers.mail.redact`; docs/process.md#confidentiality). Dates read in the reader's
 language.
 """
 

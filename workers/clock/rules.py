@@ -198,7 +198,7 @@ _ON_TARGET: dict[State, Effects] = {
 }
 
 
-# Closing a resolved case (the window passed, or staff closed it early): PROCESS.md wants a
+# Closing a resolved case (the window passed, or staff closed it early): docs/process.md wants a
 # call-back within callback_hours of closing, so it starts now, after everything else ends.
 _CLOSED_FROM_RESOLVED = Effects(meet=(Kind.REVIEW_WINDOW,), cancel_all=True,
                                 open=(Kind.CALLBACK,))

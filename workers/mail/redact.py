@@ -1,4 +1,4 @@
-"""Keep the complainant's identity out of what staff outside intake read (PROCESS.md,
+"""Keep the complainant's identity out of what staff outside intake read (docs/process.md,
 confidentiality; issue 6 item 4).
 
 `redact` is pure: text in, the same text with the complainant's name and mail address replaced

@@ -2,7 +2,7 @@
 
 Pure: category and severity (from `workers.triage.classify`), the policy, the staff list and each
 member's count of open cases in; `RoutingDecision` out, with reasons staff can read. Also the
-per-case pseudonym that groups other than intake see instead of the complainant (PROCESS.md:
+per-case pseudonym that groups other than intake see instead of the complainant (docs/process.md:
 the complainant's identity goes no further than the people who need it).
 """
 

@@ -5,7 +5,7 @@ Queues outbox rows only; the route stage commits them and enqueues the sender. T
 complaint, and lists the one-line commands that correct it; its Reply-To carries the staff
 member's signed token, so that a reply with `#分类 ...` is an authenticated command mail. Groups
 other than intake see a per-case pseudonym instead of the complainant, and the complaint's
-subject and text with their name and contact data masked (`workers.mail.redact`; PROCESS.md,
+subject and text with their name and contact data masked (`workers.mail.redact`; docs/process.md,
 confidentiality). Each mail is keyed per (case, kind, staff member): a rerun never mails twice.
 """
 
