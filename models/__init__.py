@@ -1,5 +1,6 @@
 """SQLModel tables and the database session."""
 
+from models.states import CaseState, DeadlineState, Disposition, OutboxStatus, RawStatus
 from models.tables import (
     Attachment,
     Case,
@@ -16,10 +17,15 @@ __all__ = [
     "Attachment",
     "Case",
     "CaseCounter",
+    "CaseState",
     "Deadline",
+    "DeadlineState",
+    "Disposition",
     "Event",
     "MailboxCursor",
     "Message",
     "OutboundEmail",
+    "OutboxStatus",
     "RawMessage",
+    "RawStatus",
 ]

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from models.states import CaseState, DeadlineState, Disposition, OutboxStatus, RawStatus
 from models.types import UTCDateTime, utcnow
 
 
@@ -49,9 +50,9 @@ class RawMessage(SQLModel, table=True):
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     received_at: datetime = _ts()
     # received -> processed | quarantined
-    status: str = Field(default="received", max_length=16)
+    status: str = Field(default=RawStatus.RECEIVED, max_length=16)
     # pending | case | follow_up | screened | quarantined  (mail list --json contract)
-    disposition: str = Field(default="pending", max_length=16)
+    disposition: str = Field(default=Disposition.PENDING, max_length=16)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     attempts: int = 0
     enqueued_at: datetime | None = _opt_ts()
@@ -81,7 +82,7 @@ class Case(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=32, unique=True)
-    status: str = Field(default="received", max_length=32, index=True)
+    status: str = Field(default=CaseState.RECEIVED, max_length=32, index=True)
     subject: str = Field(default="", sa_column=Column(Text, nullable=False))
     complainant_email: str = Field(max_length=320, index=True)
     complainant_name: str = Field(default="", max_length=255)
@@ -171,7 +172,7 @@ class OutboundEmail(SQLModel, table=True):
     message_id: str = Field(max_length=998, index=True)
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     # queued -> sent | failed
-    status: str = Field(default="queued", max_length=16)
+    status: str = Field(default=OutboxStatus.QUEUED, max_length=16)
     attempts: int = 0
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _ts(index=True)
@@ -201,7 +202,7 @@ class Deadline(SQLModel, table=True):
     started_at: datetime = _ts()
     due_at: datetime = Field(sa_type=UTCDateTime)
     # pending | paused | met | missed | cancelled
-    state: str = Field(default="pending", max_length=16)
+    state: str = Field(default=DeadlineState.PENDING, max_length=16)
     # When the scheduler must look at this row next (a reminder, the due time, an escalation).
     next_action_at: datetime | None = _opt_ts()
     reminders_sent: int = 0

@@ -18,7 +18,7 @@ import dramatiq
 from sqlalchemy import or_, select, update
 from sqlmodel import Session
 
-from models import OutboundEmail, RawMessage
+from models import OutboundEmail, OutboxStatus, RawMessage, RawStatus
 from models.db import session_scope
 from models.types import utcnow
 from workers import hops
@@ -50,8 +50,8 @@ def sweep(app: App, grace: float | None = None, limit: int = 5000) -> SweepResul
     grace = app.settings.sweep_grace if grace is None else grace
     with session_scope(app.db_url) as session:
         result = SweepResult(
-            _stale(session, RawMessage, "received", grace, limit),
-            _stale(session, OutboundEmail, "queued", grace, limit),
+            _stale(session, RawMessage, RawStatus.RECEIVED, grace, limit),
+            _stale(session, OutboundEmail, OutboxStatus.QUEUED, grace, limit),
             # Classification and routing write no row of their own before they run: a case
             # whose enqueue was lost shows as one with no routing decision after the grace.
             unrouted_case_ids(session, utcnow() - timedelta(seconds=grace), limit))

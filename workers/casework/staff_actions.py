@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from config.policy_staff import StaffMember, members_of
-from models import Case, Deadline, Event
+from models import Case, Deadline, DeadlineState, Event, OutboxStatus
 from workers.clock import deadlines
 from workers.app import App
 from workers.outbound.letters import (
@@ -268,7 +268,7 @@ def _severity(run: Run, index: int, command: Command) -> str:
         # docs/process.md#severity: leadership is told of a major case at once, whoever raised it.
         reason = f"severity {case.severity}: set by {run.member.name}"
         rows = queue_leadership_notice(run.session, run.app, case, [reason])
-        run.outbound += [row.id for row in rows if row.status == "queued"]
+        run.outbound += [row.id for row in rows if row.status == OutboxStatus.QUEUED]
     return run.say(f"级别为 {case.severity}", f"severity is {case.severity}")
 
 
@@ -375,7 +375,9 @@ def decision_due(session: Session, case: Case) -> datetime | None:
     return session.execute(
         select(Deadline.due_at).where(Deadline.case_id == case.id, Deadline.kind == "decision",
                                       Deadline.closed_at.is_(None),
-                                      Deadline.state.in_(("pending", "paused", "missed")))
+                                      Deadline.state.in_((DeadlineState.PENDING,
+                                                          DeadlineState.PAUSED,
+                                                          DeadlineState.MISSED)))
         .order_by(Deadline.id.desc()).limit(1)).scalar_one_or_none()
 
 

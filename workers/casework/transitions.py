@@ -12,18 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-
-class State(StrEnum):
-    RECEIVED = "received"
-    AWAITING_INFO = "awaiting_info"  # 补充材料: the clock waits for the complainant
-    ACCEPTED = "accepted"  # 受理: under investigation
-    NOT_ACCEPTED = "not_accepted"  # 不予受理
-    RESOLVED = "resolved"  # 办结: result sent, review window running
-    REVIEW_REQUESTED = "review_requested"
-    UNDER_REVIEW = "under_review"
-    REVIEW_RESOLVED = "review_resolved"  # the review result is final
-    CLOSED = "closed"
-    WITHDRAWN = "withdrawn"
+# The machine's states are the case statuses, defined with the other row states in models.
+from models.states import CaseState as State
 
 
 class Actor(StrEnum):

@@ -18,7 +18,7 @@ from sqlalchemy import and_, func, insert, or_, select
 from sqlmodel import Session
 
 from config.policy_calendar import SlaPolicy
-from models import Case, Deadline, Event
+from models import Case, Deadline, DeadlineState, Event
 from models.db import insert_skipping_existing
 from workers.app import App
 from workers.clock.rules import (
@@ -39,8 +39,8 @@ from workers.clock.rules import (
 from workers.casework.transitions import Step
 from workers.clock.workdays import WorkCalendar
 
-RUNNING = ("pending", "paused")
-OPEN = ("pending", "paused", "missed")
+RUNNING = (DeadlineState.PENDING, DeadlineState.PAUSED)
+OPEN = (DeadlineState.PENDING, DeadlineState.PAUSED, DeadlineState.MISSED)
 # Mails to the complainant that are no answer from a person (the 24 h feedback is a person's).
 AUTOMATIC_KINDS = frozenset({"acknowledgement", "information_timeout", "case_closed"})
 RESULT_MAIL = "result"  # the template that tells the complainant the decision
@@ -117,7 +117,7 @@ def on_severity_set(session: Session, app: App, case: Case, at: datetime) -> Non
     """Routing, once case.severity is known: a shorter response target (重要: 6 h) moves the
     running first-feedback deadline earlier; a longer one never moves it later."""
     cal, sla = app.calendar, app.policy.sla
-    for row in open_rows(session, case.id, [Kind.FIRST_FEEDBACK], states=("pending",)):
+    for row in open_rows(session, case.id, [Kind.FIRST_FEEDBACK], states=(DeadlineState.PENDING,)):
         due = due_at(Kind.FIRST_FEEDBACK, sla, cal, row.started_at, case.severity)
         if due < row.due_at:
             _event(session, row, at, "deadline_moved",
@@ -141,11 +141,11 @@ def extend(session: Session, app: App, case: Case, working_days: int, at: dateti
     row, cal = rows[-1], app.calendar
     old = row.due_at
     row.due_at = extended_due(old, working_days, cal)
-    if row.state == "paused":
+    if row.state == DeadlineState.PAUSED:
         row.remaining_working_days = (row.remaining_working_days or 0) + working_days
         new = cal.add_working_days(at, row.remaining_working_days)
     else:
-        row.state, row.started_at = "pending", at
+        row.state, row.started_at = DeadlineState.PENDING, at
         row.reminders_sent = row.escalation_tier = 0
         row.next_action_at = next_action_time(clock_of(row), app.policy.sla.reminder_fractions,
                                               cal)
@@ -161,7 +161,7 @@ def extend(session: Session, app: App, case: Case, working_days: int, at: dateti
 def next_date(session: Session, app: App, case: Case) -> datetime | None:
     """Templates: the next date the complainant is promised something, or None."""
     stmt = select(func.min(Deadline.due_at)).where(
-        Deadline.case_id == case.id, Deadline.state == "pending",
+        Deadline.case_id == case.id, Deadline.state == DeadlineState.PENDING,
         Deadline.kind.in_(sorted(PROMISED_KINDS)))
     found = session.execute(stmt).scalar_one_or_none()
     return app.calendar.local(found) if found is not None else None
@@ -171,8 +171,8 @@ def overdue_case_ids(session: Session, now: datetime) -> set[int]:
     """Cases with a missed deadline still owed, or a pending one past its due moment."""
     stmt = select(Deadline.case_id).where(
         Deadline.kind.in_(sorted(OVERDUE_KINDS)), Deadline.closed_at.is_(None),
-        or_(Deadline.state == "missed",
-            and_(Deadline.state == "pending", Deadline.due_at <= now))).distinct()
+        or_(Deadline.state == DeadlineState.MISSED,
+            and_(Deadline.state == DeadlineState.PENDING, Deadline.due_at <= now))).distinct()
     return set(session.execute(stmt).scalars())
 
 
@@ -206,13 +206,13 @@ def apply_effects(session: Session, app: App, case: Case, effects: Effects, at: 
     cancel = None if effects.cancel_all else list(effects.cancel)
     if effects.cancel_all or cancel:
         for row in open_rows(session, case.id, cancel):
-            close(session, row, at, "cancelled")
+            close(session, row, at, DeadlineState.CANCELLED)
     if effects.pause:
-        for row in open_rows(session, case.id, states=("pending",)):
+        for row in open_rows(session, case.id, states=(DeadlineState.PENDING,)):
             if SPECS[Kind(row.kind)].pausable:
                 pause(session, app, row, at)
     if effects.resume:
-        for row in open_rows(session, case.id, states=("paused",)):
+        for row in open_rows(session, case.id, states=(DeadlineState.PAUSED,)):
             resume(session, app, row, at)
     for kind in effects.open:
         if kind != Kind.CALLBACK or callbacks_on(app):
@@ -248,8 +248,8 @@ def _opening_values(cal: WorkCalendar, sla: SlaPolicy, case: Case, kind: Kind,
     insert knows no model defaults)."""
     due = due_at(kind, sla, cal, at, case.severity)
     return {"case_id": case.id, "kind": str(kind), "occasion": 0, "started_at": at,
-            "due_at": due, "state": "pending",
-            "next_action_at": next_action_time(Clock(kind, "pending", at, due),
+            "due_at": due, "state": DeadlineState.PENDING,
+            "next_action_at": next_action_time(Clock(kind, DeadlineState.PENDING, at, due),
                                                sla.reminder_fractions, cal),
             "reminders_sent": 0, "escalation_tier": 0, "paused_at": None,
             "remaining_working_days": None, "remaining_seconds": None, "closed_at": None,
@@ -274,8 +274,9 @@ def _insert_new_deadlines(session: Session) -> Any:
 
 def meet(session: Session, row: Deadline, at: datetime) -> None:
     """The thing owed is done: met in time, or (a missed row) done late."""
-    late = row.state == "missed"
-    close(session, row, at, "missed" if late else "met", "deadline_met", late=late)
+    late = row.state == DeadlineState.MISSED
+    close(session, row, at, DeadlineState.MISSED if late else DeadlineState.MET, "deadline_met",
+          late=late)
 
 
 def close(session: Session, row: Deadline, at: datetime, state: str,
@@ -289,7 +290,7 @@ def close(session: Session, row: Deadline, at: datetime, state: str,
 
 def pause(session: Session, app: App, row: Deadline, at: datetime) -> None:
     left = remaining_at(SPECS[Kind(row.kind)].unit, row.due_at, at, app.calendar)
-    row.state, row.paused_at, row.next_action_at = "paused", at, None
+    row.state, row.paused_at, row.next_action_at = DeadlineState.PAUSED, at, None
     row.remaining_working_days, row.remaining_seconds = left.working_days, left.seconds
     session.add(row)
     _event(session, row, at, "deadline_paused", remaining_working_days=left.working_days,
@@ -303,7 +304,7 @@ def resume(session: Session, app: App, row: Deadline, at: datetime) -> None:
     paused_for = at - (row.paused_at or at)
     row.due_at = resumed_due(SPECS[Kind(row.kind)].unit, left, at, cal)
     row.started_at = row.started_at + paused_for
-    row.state, row.paused_at = "pending", None
+    row.state, row.paused_at = DeadlineState.PENDING, None
     row.remaining_working_days = row.remaining_seconds = None
     row.next_action_at = next_action_time(clock_of(row), app.policy.sla.reminder_fractions, cal)
     session.add(row)

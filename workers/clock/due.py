@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models import Case, Deadline, Event
+from models import Case, Deadline, DeadlineState, Event, OutboxStatus
 from models.db import session_scope
 from models.types import utcnow
 from workers.clock import letters as clock_mail
@@ -56,7 +56,7 @@ def run_due(app: App, deadline_id: int, now: datetime) -> DueOutcome:
         if case is None or row is None or not _due(row, now):
             return DueOutcome()
         if State(case.status) in TERMINAL_STATES and not _owed_after_close(case, row):
-            close(session, row, now, "cancelled", reason=f"case is {case.status}")
+            close(session, row, now, DeadlineState.CANCELLED, reason=f"case is {case.status}")
             return DueOutcome()
         return act(session, app, case, row, now)
 
@@ -67,8 +67,8 @@ def _owed_after_close(case: Case, row: Deadline) -> bool:
 
 
 def _due(row: Deadline, now: datetime) -> bool:
-    return (row.state in ("pending", "missed") and row.next_action_at is not None
-            and row.next_action_at <= now)
+    return (row.state in (DeadlineState.PENDING, DeadlineState.MISSED)
+            and row.next_action_at is not None and row.next_action_at <= now)
 
 
 def act(session: Session, app: App, case: Case, row: Deadline, now: datetime) -> DueOutcome:
@@ -98,7 +98,7 @@ def _mail_then(session: Session, app: App, case: Case, row: Deadline, now: datet
                action: Action, requests: list[ReplyRequest], event: str) -> DueOutcome:
     """Queue every mail, then record the step; when the outbox held one back, try later."""
     rows = [queue_reply(session, app, case, req) for req in requests]
-    ids = [r.id for r in rows if r is not None and r.status == "queued"]
+    ids = [r.id for r in rows if r is not None and r.status == OutboxStatus.QUEUED]
     if any(r is None for r in rows):
         row.next_action_at = now + RETRY_AFTER
         session.add(row)
@@ -118,7 +118,7 @@ def _mail_then(session: Session, app: App, case: Case, row: Deadline, now: datet
 
 
 def _mark_missed(session: Session, row: Deadline, now: datetime) -> None:
-    row.state = "missed"
+    row.state = DeadlineState.MISSED
     session.add(Event(case_id=row.case_id, at=now, actor="clock", kind="deadline_missed",
                       detail={"deadline": row.kind, "occasion": row.occasion,
                               "due_at": row.due_at.isoformat()}))
@@ -133,7 +133,7 @@ def expire(session: Session, app: App, case: Case, row: Deadline, now: datetime,
     if expiry == Expiry.MAJOR:
         return one_month(session, app, case, row, now, action)
     if expiry == Expiry.INFO_TIMEOUT and case.status == State.AWAITING_INFO:
-        close(session, row, now, "missed", "deadline_missed")
+        close(session, row, now, DeadlineState.MISSED, "deadline_missed")
         system_transition(session, app, case, Trigger.INFO_TIMEOUT, now)
         return _tell(session, app, case, row, now, "information_timeout",
                      clock_mail.information_timeout_context(app, case, row))
@@ -143,7 +143,7 @@ def expire(session: Session, app: App, case: Case, row: Deadline, now: datetime,
         return _tell(session, app, case, row, now, "case_closed",
                      clock_mail.case_closed_context(app, case, row))
     # The case moved on without the lifecycle closing this row: nothing left to do.
-    close(session, row, now, "cancelled", reason=f"case is {case.status}")
+    close(session, row, now, DeadlineState.CANCELLED, reason=f"case is {case.status}")
     return DueOutcome(action)
 
 

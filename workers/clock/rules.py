@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from config.policy_calendar import SlaPolicy
+from models.states import DeadlineState
 from workers.casework.transitions import State, Step
 from workers.clock.workdays import WorkCalendar
 
@@ -268,13 +269,13 @@ def decide(clock: Clock, now: datetime, sla: SlaPolicy, cal: WorkCalendar, tiers
     case's escalation ladder has.
     """
     spec = SPECS[clock.kind]
-    if clock.state == "pending" and now < clock.due_at:
+    if clock.state == DeadlineState.PENDING and now < clock.due_at:
         return _before_due(clock, now, sla.reminder_fractions, cal)
-    if clock.state == "pending" and spec.expiry != Expiry.ESCALATE:
+    if clock.state == DeadlineState.PENDING and spec.expiry != Expiry.ESCALATE:
         return Action(Do.EXPIRE, missed=spec.expiry != Expiry.CLOSE)
-    if clock.state == "pending":
+    if clock.state == DeadlineState.PENDING:
         return _escalate(1, now, sla, tiers, missed=True)
-    if clock.state == "missed" and spec.expiry == Expiry.ESCALATE:
+    if clock.state == DeadlineState.MISSED and spec.expiry == Expiry.ESCALATE:
         return _escalate(clock.escalation_tier + 1, now, sla, tiers)
     return Action(Do.NOTHING)
 

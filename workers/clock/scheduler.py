@@ -20,7 +20,7 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlmodel import Session
 
-from models import Deadline
+from models import Deadline, DeadlineState
 from models.db import session_scope
 from models.types import utcnow
 from workers import hops
@@ -30,7 +30,7 @@ from workers.leader_lock import LeaderLock
 log = logging.getLogger(__name__)
 
 # States with something still to do: pending (reminders, due, expiry), missed (escalation).
-ACTIVE_STATES = ("pending", "missed")
+ACTIVE_STATES = (DeadlineState.PENDING, DeadlineState.MISSED)
 DEFAULT_BATCH = 1000
 
 

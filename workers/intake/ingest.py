@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from models import Event, OutboundEmail, RawMessage
+from models import Disposition, Event, OutboundEmail, RawMessage, RawStatus
 from models.db import session_scope
 from models.types import utcnow
 from workers.intake.acknowledge import acknowledge
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class IngestOutcome:
-    disposition: str = "pending"
+    disposition: Disposition = Disposition.PENDING
     case_id: int | None = None
     new_case: bool = False
     outbound_ids: list[int] = field(default_factory=list)
@@ -45,7 +45,7 @@ def claim(app: App, raw_id: int) -> bool:
     """Count this delivery before doing anything (a killed worker is no Dramatiq retry)."""
     with session_scope(app.db_url) as session:
         raw = session.get(RawMessage, raw_id, with_for_update=True)
-        if raw is None or raw.status != "received":
+        if raw is None or raw.status != RawStatus.RECEIVED:
             return False
         limit = app.policy.limits.max_attempts
         if raw.attempts >= limit:  # the count stays what was tried: the operator sees `limit`
@@ -59,7 +59,7 @@ def claim(app: App, raw_id: int) -> bool:
 def record_failure(app: App, raw_id: int, error: BaseException) -> None:
     with session_scope(app.db_url) as session:
         raw = session.get(RawMessage, raw_id, with_for_update=True)
-        if raw is None or raw.status != "received":
+        if raw is None or raw.status != RawStatus.RECEIVED:
             return
         raw.reason = f"{type(error).__name__}: {error}"[:4000]
         if raw.attempts >= app.policy.limits.max_attempts:
@@ -126,7 +126,7 @@ def dispose(session: Session, app: App, raw: RawMessage, mail: ParsedMail,
         raw.reason = verdict.reason
         session.add(Event(case_id=case_id, raw_message_id=raw.id, kind="screened",
                           detail={"kind": verdict.kind, "reason": verdict.reason}))
-        return IngestOutcome("screened", case_id)
+        return IngestOutcome(Disposition.SCREENED, case_id)
     result = correlate(session, app, mail)
     for note in result.notes:
         session.add(Event(raw_message_id=raw.id, kind="correlation_refused", detail={"note": note}))
@@ -138,11 +138,12 @@ def dispose(session: Session, app: App, raw: RawMessage, mail: ParsedMail,
                           actor=mail.from_addr[:64], detail={"correlated_by": result.match.method}))
         raw.reason = f"correlated by {result.match.method}"
         outbound = react_to_follow_up(session, app, result.match, mail, raw, auth)
-        return IngestOutcome("follow_up", case.id, outbound_ids=outbound)
+        return IngestOutcome(Disposition.FOLLOW_UP, case.id, outbound_ids=outbound)
     case = open_case(session, app, mail, raw, raw.received_at, numbers)
     on_case_opened(session, app, case, raw.received_at)
     ack = acknowledge(session, app, case, mail)
-    return IngestOutcome("case", case.id, new_case=True, outbound_ids=[ack.id] if ack else [])
+    return IngestOutcome(Disposition.CASE, case.id, new_case=True,
+                         outbound_ids=[ack.id] if ack else [])
 
 
 # pg_advisory_xact_lock key of the retry gate ("cdretry" in ASCII): any constant of our own.
@@ -166,7 +167,7 @@ def retry_gate(app: App, raw_id: int) -> Iterator[None]:
     with session_scope(app.db_url) as gate:
         row = gate.execute(select(RawMessage.status, RawMessage.attempts)
                            .where(RawMessage.id == raw_id)).first()
-        if row is not None and row.status == "received" and row.attempts > 0:
+        if row is not None and row.status == RawStatus.RECEIVED and row.attempts > 0:
             gate.execute(select(func.pg_advisory_xact_lock(RETRY_GATE_KEY)))
         yield
 
@@ -181,7 +182,7 @@ def ingest_claimed(app: App, raw_id: int) -> IngestOutcome:
         return IngestOutcome()
     with session_scope(app.db_url) as session:
         raw = session.get(RawMessage, raw_id, with_for_update=True)
-        if raw is None or raw.status != "received":
+        if raw is None or raw.status != RawStatus.RECEIVED:
             return IngestOutcome()
         return process(session, app, raw)
 
@@ -191,15 +192,15 @@ def process(session: Session, app: App, raw: RawMessage, numbers: CaseNumbers | 
     """The work on one claimed, row-locked mail, inside the caller's transaction."""
     if raw.size > app.policy.limits.max_message_bytes:
         quarantine_row(session, raw, f"larger than {app.policy.limits.max_message_bytes} bytes")
-        return IngestOutcome("quarantined")
+        return IngestOutcome(Disposition.QUARANTINED)
     try:
         mail = parse_mail(raw.raw)
     except MailParseError as e:
         quarantine_row(session, raw, f"cannot parse: {e}")
-        return IngestOutcome("quarantined")
+        return IngestOutcome(Disposition.QUARANTINED)
     outcome = dispose(session, app, raw, mail, numbers)
     log_message_id_collision(session, raw, outcome.case_id, stored)
-    raw.status, raw.disposition = "processed", outcome.disposition
+    raw.status, raw.disposition = RawStatus.PROCESSED, outcome.disposition
     raw.case_id, raw.processed_at = outcome.case_id, utcnow()
     session.add(raw)
     return outcome
@@ -215,7 +216,7 @@ def claim_first_deliveries(app: App, raw_ids: Sequence[int]) -> tuple[list[int],
     with session_scope(app.db_url) as session:
         rows = session.execute(
             select(RawMessage.id, RawMessage.attempts)
-            .where(RawMessage.id.in_(raw_ids), RawMessage.status == "received")
+            .where(RawMessage.id.in_(raw_ids), RawMessage.status == RawStatus.RECEIVED)
             .order_by(RawMessage.id).with_for_update()).all()
         first = [raw_id for raw_id, attempts in rows if attempts == 0]
         if first:
@@ -248,7 +249,7 @@ class IngestBatch(BatchStage[IngestOutcome]):
 
     def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, RawMessage]]:
         raws = list(session.execute(
-            select(RawMessage).where(RawMessage.id.in_(ids), RawMessage.status == "received")
+            select(RawMessage).where(RawMessage.id.in_(ids), RawMessage.status == RawStatus.RECEIVED)
             .order_by(RawMessage.id).with_for_update()).scalars())
         self.stored = stored_by_message_id(session, raws)
         return [(raw.id, raw) for raw in raws]

@@ -204,11 +204,12 @@ def mail_list(as_json: JsonFlag = False,
 @quarantine_app.command("list")
 def quarantine_list(as_json: JsonFlag = False) -> None:
     """Quarantined mail with the reason."""
+    from models import Disposition
     from models.db import session_scope
     from workers.ops.case_views import list_mail
 
     with session_scope(_app().db_url) as session:
-        rows = list_mail(session, "quarantined")
+        rows = list_mail(session, Disposition.QUARANTINED)
     if as_json:
         _print_json(rows)
     else:
@@ -216,10 +217,10 @@ def quarantine_list(as_json: JsonFlag = False) -> None:
 
 
 def _quarantined(session: Any, raw_id: int) -> Any:
-    from models import RawMessage
+    from models import RawMessage, RawStatus
 
     raw = session.get(RawMessage, raw_id)
-    if raw is None or raw.status != "quarantined":
+    if raw is None or raw.status != RawStatus.QUARANTINED:
         typer.echo(f"mail {raw_id} is not in quarantine", err=True)
         raise typer.Exit(1)
     return raw

@@ -31,6 +31,7 @@ def run_demo(inbox: Path, out: Path) -> int:
     settings = demo_settings(out)
     import dramatiq
 
+    from models import Disposition
     from models.db import session_scope
     from models.migrate import upgrade
     from workers import hops, wiring
@@ -61,7 +62,7 @@ def run_demo(inbox: Path, out: Path) -> int:
     typer.echo(format_table(cases, ["number", "status", "category", "severity", "assignee",
                                     "language", "complainant", "subject"], max_col=36))
     typer.echo("\nMail that opened no case:")
-    typer.echo(format_table([m for m in mails if m["disposition"] != "case"],
+    typer.echo(format_table([m for m in mails if m["disposition"] != Disposition.CASE],
                             ["id", "disposition", "case", "reason"], max_col=70))
     sent = sorted((settings.outbox_dir or out).glob("*.eml"))
     rows = []

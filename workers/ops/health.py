@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from models import MailboxCursor, OutboundEmail, RawMessage
+from models import MailboxCursor, OutboundEmail, OutboxStatus, RawMessage, RawStatus
 from models.types import utcnow
 
 
@@ -41,15 +41,15 @@ def measure(session: Session, now: datetime | None = None, *, max_pending_age: f
             max_quarantined: int = 0, expect_poller: bool = True) -> list[Check]:
     now = now or utcnow()
     oldest_raw = session.execute(select(func.min(RawMessage.received_at))
-                                 .where(RawMessage.status == "received")).scalar()
+                                 .where(RawMessage.status == RawStatus.RECEIVED)).scalar()
     pending = session.execute(select(func.count()).select_from(RawMessage)
-                              .where(RawMessage.status == "received")).scalar_one()
+                              .where(RawMessage.status == RawStatus.RECEIVED)).scalar_one()
     outbox = session.execute(select(func.count(), func.min(OutboundEmail.created_at))
-                             .where(OutboundEmail.status == "queued")).one()
+                             .where(OutboundEmail.status == OutboxStatus.QUEUED)).one()
     failed = session.execute(select(func.count()).select_from(OutboundEmail)
-                             .where(OutboundEmail.status == "failed")).scalar_one()
+                             .where(OutboundEmail.status == OutboxStatus.FAILED)).scalar_one()
     quarantined = session.execute(select(func.count()).select_from(RawMessage)
-                                  .where(RawMessage.status == "quarantined")).scalar_one()
+                                  .where(RawMessage.status == RawStatus.QUARANTINED)).scalar_one()
     contact = session.execute(select(func.max(MailboxCursor.last_contact_at))).scalar()
     silence = _age(now, contact)
     return [

@@ -26,7 +26,7 @@ from typing import Protocol
 from sqlalchemy import bindparam, select, update
 
 from config.settings import SmtpSettings
-from models import OutboundEmail
+from models import OutboundEmail, OutboxStatus
 from models.db import get_engine
 from models.types import utcnow
 from workers.app import App
@@ -139,15 +139,15 @@ _T = OutboundEmail.__table__
 _OLD = (select(_T.c.id, _T.c.status, _T.c.last_error)
         .where(_T.c.id == bindparam("oid")).with_for_update().cte("old"))
 _MARK_PG = select(_OLD.c.status, _OLD.c.last_error).add_cte(
-    update(_T).where(_T.c.id == _OLD.c.id, _OLD.c.status == "queued")
+    update(_T).where(_T.c.id == _OLD.c.id, _OLD.c.status == OutboxStatus.QUEUED)
     .values(last_error=IN_FLIGHT).cte("marked"))
 # PostgreSQL: the row lock is taken by writing the success in advance, so that success needs
 # no statement after SMTP, only the commit (sent_at is then when the SMTP transaction began).
 # The lock holds through SMTP; a failure overwrites the row in the same transaction (_UNDO),
 # and a crash rolls it back to the committed IN_FLIGHT mark.
-_CLAIM = (update(_T).where(_T.c.id == bindparam("oid"), _T.c.status == "queued")
-          .values(status="sent", sent_at=bindparam("sent_at"), attempts=_T.c.attempts + 1,
-                  last_error=bindparam("last_error"))
+_CLAIM = (update(_T).where(_T.c.id == bindparam("oid"), _T.c.status == OutboxStatus.QUEUED)
+          .values(status=OutboxStatus.SENT, sent_at=bindparam("sent_at"),
+                  attempts=_T.c.attempts + 1, last_error=bindparam("last_error"))
           .returning(_T.c.id, _T.c.kind, _T.c.to_addr, _T.c.raw))
 _UNDO = update(_T).where(_T.c.id == bindparam("oid")).values(sent_at=None)
 _STATUS_NOW = select(_T.c.status).where(_T.c.id == bindparam("oid"))
@@ -177,7 +177,7 @@ def mark_attempt(app: App, outbound_id: int) -> tuple[str, bool] | None:
         row = conn.execute(_STATUS, {"oid": outbound_id}).first()
         if row is None:
             return None
-        if row.status == "queued":
+        if row.status == OutboxStatus.QUEUED:
             conn.execute(_MARK, {"oid": outbound_id})
         return row.status, row.last_error in (IN_FLIGHT, RESENT)
 
@@ -190,14 +190,14 @@ def send(app: App, outbound_id: int) -> str:
     row sent. Committing a claim before delivering would let both see `queued`.
     """
     marked = mark_attempt(app, outbound_id)
-    if marked is None or marked[0] != "queued":
+    if marked is None or marked[0] != OutboxStatus.QUEUED:
         return marked[0] if marked else "missing"
     interrupted = marked[1]
     engine = get_engine(app.db_url)
     # SQLite's one lock is database-wide: not held through SMTP, the success comes after.
     claimed = engine.dialect.name == "postgresql"
     # A failure replaces the success _CLAIM wrote in advance (it counted the attempt already).
-    failed, requeue = (_UNDO, {"status": "queued"}) if claimed else (_RESULT, {})
+    failed, requeue = (_UNDO, {"status": OutboxStatus.QUEUED}) if claimed else (_RESULT, {})
     with engine.begin() as conn:
         if claimed:
             row = conn.execute(_CLAIM, {"oid": outbound_id, "sent_at": utcnow(),
@@ -206,14 +206,15 @@ def send(app: App, outbound_id: int) -> str:
                 return conn.execute(_STATUS_NOW, {"oid": outbound_id}).scalar() or "missing"
         else:
             row = conn.execute(_LOCK, {"oid": outbound_id}).first()
-            if row is None or row.status != "queued":
+            if row is None or row.status != OutboxStatus.QUEUED:
                 return row.status if row else "missing"
         try:
             deliver(app, row)
         except PermanentFailure as e:
-            conn.execute(failed, {"oid": outbound_id, "status": "failed", "last_error": str(e)})
+            conn.execute(failed, {"oid": outbound_id, "status": OutboxStatus.FAILED,
+                                  "last_error": str(e)})
             log.warning("outbound %s failed for good: %s", outbound_id, e)
-            return "failed"
+            return OutboxStatus.FAILED
         except (OSError, smtplib.SMTPException) as e:
             drop_connection()
             conn.execute(failed, {"oid": outbound_id, **requeue,
@@ -223,9 +224,10 @@ def send(app: App, outbound_id: int) -> str:
             if interrupted:
                 log.warning("outbound %s sent again after an interrupted attempt", outbound_id)
             if not claimed:
-                conn.execute(_RESULT, {"oid": outbound_id, "status": "sent", "sent_at": utcnow(),
+                conn.execute(_RESULT, {"oid": outbound_id, "status": OutboxStatus.SENT,
+                                       "sent_at": utcnow(),
                                        "last_error": RESENT if interrupted else None})
-            return "sent"
+            return OutboxStatus.SENT
     raise error
 
 

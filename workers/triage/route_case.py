@@ -20,7 +20,7 @@ from sqlalchemy import func, select, text
 from sqlmodel import Session
 
 from config.policy_classify import severity_rank
-from models import Case, Event
+from models import Case, Event, OutboxStatus
 from models.db import session_scope
 from models.types import utcnow
 from workers import hops
@@ -144,7 +144,7 @@ def route_loaded(session: Session, app: App, case: Case,
         reasons = [*(case.classification or {}).get("reasons", []), *decision.reasons]
         rows += queue_leadership_notice(session, app, case, reasons)
     session.flush()
-    return [row.id for row in rows if row.status == "queued" and row.id is not None]
+    return [row.id for row in rows if row.status == OutboxStatus.QUEUED and row.id is not None]
 
 
 def route_stored(app: App, case_id: int) -> list[int]:
