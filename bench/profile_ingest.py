@@ -176,7 +176,6 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
         (ingest_mod, "acknowledge", "acknowledge (render+compose+row)"),
         (outbox_mod, "render_reply", "  render_reply (jinja)"),
         (outbox_mod, "compose", "  compose (email pkg)"),
-        (outbox_mod, "automatic_mails_last_hour", "  automatic_mails_last_hour"),
         (ingest_mod, "enqueue_next", "enqueue_next (stub broker)"),
         (sender_mod, "deliver", "  deliver (SMTP)"),
     ]:
@@ -234,7 +233,7 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
                                                    "correlate", "open_case", "on_case_opened",
                                                    "acknowledge", "enqueue_next")] + [
             (outbox_mod, "render_reply"), (outbox_mod, "compose"),
-            (outbox_mod, "automatic_mails_last_hour"), (sender_mod, "deliver")]:
+            (sender_mod, "deliver")]:
         unpatch(module, attr)
     sqlalchemy.orm.Session.commit = real_commit
     event.remove(Engine, "before_cursor_execute", count_statement)

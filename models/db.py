@@ -95,8 +95,8 @@ def together_then_apart(run: Callable[[bool], T], what: str) -> T:
     raises, the whole transaction has rolled back and the batch runs again with a savepoint per
     item, `run(True)`, where an item that fails is set aside and its neighbours go on.
 
-    A SAVEPOINT and its RELEASE were two of the batch stages' seven to sixteen statements per
-    mail, and each makes the session flush; items that fail are rare.
+    Savepoints only when needed: each SAVEPOINT and RELEASE is a round trip and makes the
+    session flush, and items that fail are rare.
     """
     try:
         return run(False)

@@ -13,8 +13,6 @@ from workers.casework.transitions import (
     TransitionRefused,
     Trigger,
     apply,
-    is_final,
-    is_open,
 )
 
 STAFF, COMPLAINANT, SYSTEM = Actor.STAFF, Actor.COMPLAINANT, Actor.SYSTEM
@@ -149,30 +147,6 @@ def test_refusal_names_the_current_state_in_both_languages() -> None:
     refused = refusal("accepted", "close")
     assert "已受理" in refused.zh
     assert "accepted (under investigation)" in refused.en
-
-
-@pytest.mark.parametrize(
-    ("state", "open_", "final"),
-    [
-        ("received", True, False),
-        ("awaiting_info", True, False),
-        ("accepted", True, False),
-        ("resolved", True, False),
-        ("review_requested", True, False),
-        ("under_review", True, False),
-        ("review_resolved", True, True),
-        ("not_accepted", False, False),
-        ("closed", False, False),
-        ("withdrawn", False, True),
-    ],
-)
-def test_open_and_final(state: str, open_: bool, final: bool) -> None:
-    assert is_open(State(state)) is open_
-    assert is_final(State(state)) is final
-
-
-def test_closed_after_review_is_final() -> None:
-    assert is_final(State.CLOSED, reviewed=True)
 
 
 def test_a_closed_case_reopens_into_review_only_before_a_review_result() -> None:

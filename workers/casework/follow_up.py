@@ -21,8 +21,7 @@ from workers.casework.staff_mail import read_commands, run_staff_mail
 
 
 def auth_policy(app: App) -> StaffAuthPolicy:
-    # Until the root Policy has a `staff_auth` field, the defaults apply.
-    return getattr(app.policy, "staff_auth", None) or StaffAuthPolicy()
+    return app.policy.staff_auth
 
 
 def authorize_sender(app: App, correlation: Correlation, mail: ParsedMail) -> StaffAuth:

@@ -287,13 +287,3 @@ def _open_refusal_code(state: State, trigger: Trigger) -> str:
         return "no_review_requested"
     return "result_sent" if state in _RESULT_SENT else "not_allowed"
 
-
-def is_open(state: State) -> bool:
-    """True while the case can still move without a staff reopen."""
-    return state not in TERMINAL_STATES
-
-
-def is_final(state: State, *, reviewed: bool = False) -> bool:
-    """True when the case's outcome can no longer change: a review result, or a withdrawal."""
-    decided = state == State.REVIEW_RESOLVED or (state == State.CLOSED and reviewed)
-    return decided or state == State.WITHDRAWN

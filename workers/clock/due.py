@@ -20,7 +20,6 @@ from sqlmodel import Session
 
 from models import Case, Deadline, DeadlineState, Event, OutboxStatus
 from models.db import session_scope
-from models.types import utcnow
 from workers.clock import letters as clock_mail
 from workers.app import App
 from workers.outbound.letters import notify_complainant

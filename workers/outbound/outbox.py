@@ -55,11 +55,6 @@ _INSERT_MESSAGE = insert(Message.__table__)
 _INSERT_EVENT = insert(Event.__table__)
 
 
-def automatic_mails_last_hour(session: Session, address: str) -> int:
-    params = {"to": address.lower(), "since": utcnow() - timedelta(hours=1)}
-    return int(session.execute(_AUTOMATIC_SINCE, params).scalar_one())
-
-
 def writable_address(address: str) -> bool:
     """An address compose accepts, within RFC 5321's 254 characters of a forward path."""
     try:

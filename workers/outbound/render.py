@@ -61,8 +61,8 @@ def template_env() -> Environment:
 
 @lru_cache(maxsize=1)
 def traditional_template_env() -> Environment:
-    """Converting each rendered reply cost ~20 ms per part in pure-Python OpenCC; converting
-    the template once and then only the values it prints costs next to nothing."""
+    """The zh-CN templates converted to traditional characters once, when loaded; only the
+    values a template prints are converted per reply (OpenCC is pure Python and slow)."""
     return _environment(traditional=True)
 
 

@@ -68,12 +68,3 @@ def pseudonymise(name_or_email: str, case_number: str, prefix: str = "投诉人"
     digest = hashlib.sha256(f"{case_number}\0{who}".encode()).digest()
     return prefix + "".join(string.ascii_uppercase[b % 26] for b in digest[:2])
 
-
-def complainant_label(
-    identity: str, case_number: str, viewer_group: str, policy: ClassifyPolicy
-) -> str:
-    """What a member of `viewer_group` is shown as the complainant's name."""
-    routing = policy.routing
-    if viewer_group == routing.intake_group or routing.identity_visible_outside_intake:
-        return identity
-    return pseudonymise(identity, case_number, routing.pseudonym_prefix)
