@@ -39,7 +39,8 @@ def with_faults(parse: Parse, crash_marker: str | None = None,
 class MarkedMailFaults(dramatiq.Middleware):
     """In each worker process, ingest's parser with the environment's markers."""
 
-    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+    # after_worker_boot: Dramatiq loads the extra modules after it emits process_boot.
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         from workers.intake import ingest
 
         ingest.parse_mail = with_faults(  # type: ignore[assignment]
