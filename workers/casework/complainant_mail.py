@@ -26,7 +26,6 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from config.policy_staff import StaffMember, members_of
@@ -47,13 +46,11 @@ from workers.casework.lifecycle import apply_trigger
 from workers.mail.parse import ParsedMail
 from workers.mail.quoting import strip_quoted
 from workers.mail.redact import staff_view
-from workers.casework.staff_actions import review_deadline
+from workers.casework.extension import pending_extension
+from workers.casework.review_window import review_deadline, review_window_open
 from workers.casework.transitions import Actor, State, Trigger
 
 _BEFORE_RESULT = frozenset({State.RECEIVED, State.AWAITING_INFO, State.ACCEPTED})
-# An extension request waits for an answer only while a decision is still owed.
-_EXTENDABLE = frozenset({State.RECEIVED, State.ACCEPTED})
-_EXTENSION_EVENTS = ("extension_requested", "extension_answered", "extension_granted")
 
 _DECLINE = re.compile(
     r"不同意|不接受|不能接受|拒绝|不可以|不行|反对|"
@@ -234,17 +231,6 @@ def request_review(
                             evidence=intent.evidence, days=app.policy.sla.review_ack_working_days)
 
 
-def review_window_open(app: App, case: Case, at: datetime) -> bool:
-    """Whether a mail received `at` may still ask for a review of the case's result: the result
-    was sent, no review was decided, and the window had not ended (closed cases included)."""
-    sent = case.result_sent_at
-    if sent is None or case.review_decided_at is not None:
-        return False
-    if State(case.status) not in (State.RESOLVED, State.CLOSED):
-        return False
-    return at <= review_deadline(app, sent)
-
-
 def _review_ack_promise(session: Session, app: App, case: Case, at: datetime) -> Promise:
     due = deadlines.next_date(session, app, case) or app.calendar.add_working_days(
         at, app.policy.sla.review_ack_working_days)
@@ -263,16 +249,6 @@ def rate(session: Session, case: Case, intent: Intent, at: datetime) -> list[int
 
 
 # -- extension consent ---------------------------------------------------------------------
-
-
-def pending_extension(session: Session, case: Case) -> Event | None:
-    """The extension request still waiting for the complainant's answer, if any."""
-    if State(case.status) not in _EXTENDABLE:
-        return None
-    last = session.execute(
-        select(Event).where(Event.case_id == case.id, Event.kind.in_(_EXTENSION_EVENTS))
-        .order_by(Event.id.desc()).limit(1)).scalar_one_or_none()
-    return last if last is not None and last.kind == "extension_requested" else None
 
 
 def consent_answer(text: str) -> bool | None:
