@@ -14,7 +14,6 @@ from workers.mail.parse import (
     MailParseError,
     ParsedMail,
     addresses,
-    decode_bytes,
     detect_language,
     parse_mail,
     strip_reply_prefixes,
@@ -356,22 +355,6 @@ def test_template_syntax_kept_as_literal_text() -> None:
     mail = parsed("template_injection.eml")
     assert mail.subject == "投诉 {{ 7*7 }} {% raw %}"
     assert "{{ 7*7 }}" in mail.body_text and "49" not in mail.body_text
-
-
-def test_decode_bytes_prefers_a_lying_labels_real_charset() -> None:
-    assert decode_bytes("宽带".encode("gbk"), "gb2312").text == "宽带"
-    assert decode_bytes("堃".encode("gbk"), "gb2312").text == "堃"
-    assert decode_bytes("嚟".encode("big5hkscs"), "big5").text == "嚟"
-    assert decode_bytes("宽带故障".encode(), "gbk").text == "宽带故障"
-    assert decode_bytes(b"plain", "x-no-such-charset").text == "plain"
-    unknown = decode_bytes("宽带故障，请尽快处理".encode(), "x-ias-german")
-    assert unknown.text == "宽带故障，请尽快处理"
-    assert unknown.note == "unknown charset x-ias-german: charset guessed: utf-8"
-
-
-def test_dangerous_codec_labels_are_not_run() -> None:
-    result = decode_bytes(b"\\u5bbd caf\xc3\xa9", "unicode_escape")
-    assert result.text == "\\u5bbd café"
 
 
 # --- subjects and language -------------------------------------------------------------------

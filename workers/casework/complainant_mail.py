@@ -1,20 +1,12 @@
 """React to a complainant's reply on their case, by what its new text asks.
 
 Called by `workers.casework.follow_up` once the mail is filed on the case. Only the new text counts
-(quotes are cut by `workers.casework.intent`). In order:
-  after a final review result   any mail gets the "decision is final" answer (a rating is
-                                recorded instead); the case never reopens
-  withdrawal before the result  withdrawn + withdrawal_confirmed
-  answer to an extension request  "同意"/"agree" moves the decision deadline, "不同意" keeps it
-  review request after a result  within the window (review_window_working_days of
-                                result_sent_at, on the calendar): review_requested +
-                                review_ack, also when the case was closed meanwhile (staff
-                                closed early, or the scheduler closed it before the mail was
-                                processed); after it: review_window_closed. While the window
-                                is open any reply that gives reasons counts (workers.casework.intent)
-  a rating after the result     case.satisfaction
-  anything while awaiting info  info_supplied: back to received, the clock runs on
-  anything else                 filed; the assigned staff member (or intake) is told
+(quotes are cut by `workers.casework.intent`). `react_to_complainant` loads what the decision
+needs, asks `workers.casework.complainant_plan.plan_reaction` (the decision table), and carries
+the reaction out: rows and events written, mails to the complainant and staff queued.
+The review window is review_window_working_days of result_sent_at, on the calendar
+(`workers.casework.review_window`); while it is open any reply that gives reasons counts as a
+review request (workers.casework.intent).
 Moments are the mail's arrival (raw_message.received_at): a timely request stays timely when
 the workers were down or the scheduler closed the case before the mail was processed.
 """
@@ -26,7 +18,6 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from config.policy_staff import StaffMember, members_of
@@ -42,18 +33,15 @@ from workers.outbound.letters import (
     staff_summary,
     stage_label,
 )
-from workers.casework.intent import Intent, IntentKind, complainant_intent
+from workers.casework.complainant_plan import ReactionKind, plan_reaction
+from workers.casework.intent import Intent, complainant_intent
 from workers.casework.lifecycle import apply_trigger
 from workers.mail.parse import ParsedMail
 from workers.mail.quoting import strip_quoted
 from workers.mail.redact import staff_view
-from workers.casework.staff_actions import review_deadline
+from workers.casework.extension import pending_extension
+from workers.casework.review_window import review_deadline, review_window_open
 from workers.casework.transitions import Actor, State, Trigger
-
-_BEFORE_RESULT = frozenset({State.RECEIVED, State.AWAITING_INFO, State.ACCEPTED})
-# An extension request waits for an answer only while a decision is still owed.
-_EXTENDABLE = frozenset({State.RECEIVED, State.ACCEPTED})
-_EXTENSION_EVENTS = ("extension_requested", "extension_answered", "extension_granted")
 
 _DECLINE = re.compile(
     r"不同意|不接受|不能接受|拒绝|不可以|不行|反对|"
@@ -142,38 +130,48 @@ def react_to_complainant(
     # Any mail of theirs while a review may be asked answers the result, threaded or not: mail
     # reaches this case by its token, References or subject tag, and a client that drops
     # In-Reply-To (webmail, a fresh mail with the case number) must not cost the right.
-    intent = complainant_intent(mail.body_text, mail.subject,
-                                answering_result=review_window_open(app, case, at))
-    state = State(case.status)
+    window_open = review_window_open(app, case, at)
+    intent = complainant_intent(mail.body_text, mail.subject, answering_result=window_open)
     text = strip_quoted(mail.body_text)
-    if case.review_decided_at is not None:
-        return after_final(session, app, case, intent, at, occasion)
-    if intent.kind == IntentKind.WITHDRAWAL and state in _BEFORE_RESULT:
-        return withdraw(session, app, case, intent, at, occasion)
     pending = pending_extension(session, case)
-    answer = consent_answer(text) if pending is not None else None
-    if pending is not None and answer is not None:
-        return answer_extension(session, app, case, pending, answer, at, occasion)
-    if intent.kind == IntentKind.REVIEW_REQUEST:
-        return request_review(session, app, case, intent, text, at, occasion)
-    if intent.kind == IntentKind.SATISFACTION and case.result_sent_at is not None:
-        return rate(session, case, intent, at)
-    if state == State.AWAITING_INFO:
-        apply_trigger(session, app, case, Trigger.INFO_SUPPLIED, Actor.COMPLAINANT,
-                      by=case.complainant_email, at=at)
-        return tell_staff(session, app, case, "info_supplied", occasion, text)
-    if intent.kind == IntentKind.WITHDRAWAL:
-        return tell_staff(session, app, case, "withdrawal_not_possible", occasion, text,
-                          evidence=intent.evidence)
-    return tell_staff(session, app, case, "info", occasion, text)
+    reaction = plan_reaction(
+        State(case.status), intent.kind, result_sent=case.result_sent_at is not None,
+        review_decided=case.review_decided_at is not None, review_window_open=window_open,
+        extension_pending=pending is not None, consent=consent_answer(text))
+    match reaction.kind:
+        case ReactionKind.RECORD_RATING:
+            return rate(session, case, intent, at)
+        case ReactionKind.DECISION_FINAL:
+            return answer_decision_final(session, app, case, at, occasion)
+        case ReactionKind.WITHDRAW:
+            return withdraw(session, app, case, intent, reaction.notice, at, occasion)
+        case ReactionKind.ANSWER_EXTENSION if pending is not None:
+            return answer_extension(session, app, case, pending, bool(reaction.agreed), at,
+                                    occasion)
+        case ReactionKind.OPEN_REVIEW:
+            return open_review(session, app, case, intent, reaction.notice, text, at, occasion)
+        case ReactionKind.WINDOW_CLOSED:
+            return refuse_late_review(session, app, case, intent, reaction.notice, text, at,
+                                      occasion)
+        case ReactionKind.SUPPLY_INFORMATION:
+            apply_trigger(session, app, case, Trigger.INFO_SUPPLIED, Actor.COMPLAINANT,
+                          by=case.complainant_email, at=at)
+            return tell_staff(session, app, case, reaction.notice, occasion, text)
+        case ReactionKind.REVIEW_NOT_POSSIBLE:
+            return tell_staff(session, app, case, reaction.notice, occasion, text,
+                              evidence=intent.evidence, state=State(case.status))
+        case ReactionKind.WITHDRAWAL_NOT_POSSIBLE:
+            return tell_staff(session, app, case, reaction.notice, occasion, text,
+                              evidence=intent.evidence)
+        case ReactionKind.FILE_ONLY:
+            return tell_staff(session, app, case, reaction.notice, occasion, text)
+    raise ValueError(f"no way to carry out {reaction} on case {case.id}")
 
 
-def after_final(
-    session: Session, app: App, case: Case, intent: Intent, at: datetime, occasion: str
+def answer_decision_final(
+    session: Session, app: App, case: Case, at: datetime, occasion: str
 ) -> list[int]:
-    """The review result is final: answer so, never reopen; a rating is just recorded."""
-    if intent.kind == IntentKind.SATISFACTION:
-        return rate(session, case, intent, at)
+    """The review result is final: answer so, never reopen."""
     language = language_of(app, case.language)
     decided = app.calendar.format_date(case.review_decided_at, language)
     outbound_id = notify_complainant(session, app, case, "decision_final", occasion=occasion,
@@ -183,45 +181,46 @@ def after_final(
 
 
 def withdraw(
-    session: Session, app: App, case: Case, intent: Intent, at: datetime, occasion: str
+    session: Session, app: App, case: Case, intent: Intent, notice: str, at: datetime,
+    occasion: str,
 ) -> list[int]:
     apply_trigger(session, app, case, Trigger.WITHDRAW, Actor.COMPLAINANT,
                   by=case.complainant_email, at=at, reason=intent.evidence)
     outbound_id = notify_complainant(session, app, case, "withdrawal_confirmed",
                                      occasion=occasion, at=at, written_by_staff=False)
     ids = [outbound_id] if outbound_id is not None else []
-    return ids + tell_staff(session, app, case, "withdrawn", occasion, "",
+    return ids + tell_staff(session, app, case, notice, occasion, "",
                             evidence=intent.evidence)
 
 
-def request_review(
-    session: Session, app: App, case: Case, intent: Intent, text: str, at: datetime,
-    occasion: str,
+def refuse_late_review(
+    session: Session, app: App, case: Case, intent: Intent, notice: str, text: str,
+    at: datetime, occasion: str,
 ) -> list[int]:
-    """A review request: opened within the window, politely refused after it."""
-    state = State(case.status)
+    """A review asked for after the window: recorded, and the complainant politely told."""
     sent = case.result_sent_at
-    if state in (State.REVIEW_REQUESTED, State.UNDER_REVIEW):  # more words for the review
-        return tell_staff(session, app, case, "info", occasion, text)
-    if sent is None or state not in (State.RESOLVED, State.CLOSED):
-        return tell_staff(session, app, case, "review_not_possible", occasion, text,
-                          evidence=intent.evidence, state=state)
+    assert sent is not None  # the plan refuses a late review only of a result that was sent
     language = language_of(app, case.language)
     deadline = review_deadline(app, sent)
-    if at > deadline:
-        session.add(Event(case_id=case.id, at=at, actor=case.complainant_email[:64],
-                          kind="review_request_late",
-                          detail={"evidence": intent.evidence, "window_end": deadline.isoformat()}))
-        outbound_id = notify_complainant(
-            session, app, case, "review_window_closed", occasion=occasion, at=at,
-            written_by_staff=False, promise=Promise(None, *_WINDOW_PASSED),
-            context={"result_sent_text": app.calendar.format_date(sent, language),
-                     "review_deadline_text": app.calendar.format_date(deadline, language)})
-        ids = [outbound_id] if outbound_id is not None else []
-        return ids + tell_staff(session, app, case, "review_late", occasion, text,
-                                evidence=intent.evidence, deadline=deadline)
-    # Timely: a case closed in the window (staff closed early, or the scheduler closed it
-    # before this mail was processed) goes into review too; the state machine allows that.
+    session.add(Event(case_id=case.id, at=at, actor=case.complainant_email[:64],
+                      kind="review_request_late",
+                      detail={"evidence": intent.evidence, "window_end": deadline.isoformat()}))
+    outbound_id = notify_complainant(
+        session, app, case, "review_window_closed", occasion=occasion, at=at,
+        written_by_staff=False, promise=Promise(None, *_WINDOW_PASSED),
+        context={"result_sent_text": app.calendar.format_date(sent, language),
+                 "review_deadline_text": app.calendar.format_date(deadline, language)})
+    ids = [outbound_id] if outbound_id is not None else []
+    return ids + tell_staff(session, app, case, notice, occasion, text,
+                            evidence=intent.evidence, deadline=deadline)
+
+
+def open_review(
+    session: Session, app: App, case: Case, intent: Intent, notice: str, text: str,
+    at: datetime, occasion: str,
+) -> list[int]:
+    """A timely review request: into review (from a closed case too), and receipt confirmed."""
+    language = language_of(app, case.language)
     apply_trigger(session, app, case, Trigger.REQUEST_REVIEW, Actor.COMPLAINANT,
                   by=case.complainant_email, at=at, reason=intent.evidence)
     outbound_id = notify_complainant(
@@ -229,20 +228,8 @@ def request_review(
         context={"requested_at_text": app.calendar.format_datetime(at, language)},
         promise=_review_ack_promise(session, app, case, at))
     ids = [outbound_id] if outbound_id is not None else []
-    notice = "review_after_close" if state == State.CLOSED else "review_requested"
     return ids + tell_staff(session, app, case, notice, occasion, text,
                             evidence=intent.evidence, days=app.policy.sla.review_ack_working_days)
-
-
-def review_window_open(app: App, case: Case, at: datetime) -> bool:
-    """Whether a mail received `at` may still ask for a review of the case's result: the result
-    was sent, no review was decided, and the window had not ended (closed cases included)."""
-    sent = case.result_sent_at
-    if sent is None or case.review_decided_at is not None:
-        return False
-    if State(case.status) not in (State.RESOLVED, State.CLOSED):
-        return False
-    return at <= review_deadline(app, sent)
 
 
 def _review_ack_promise(session: Session, app: App, case: Case, at: datetime) -> Promise:
@@ -263,16 +250,6 @@ def rate(session: Session, case: Case, intent: Intent, at: datetime) -> list[int
 
 
 # -- extension consent ---------------------------------------------------------------------
-
-
-def pending_extension(session: Session, case: Case) -> Event | None:
-    """The extension request still waiting for the complainant's answer, if any."""
-    if State(case.status) not in _EXTENDABLE:
-        return None
-    last = session.execute(
-        select(Event).where(Event.case_id == case.id, Event.kind.in_(_EXTENSION_EVENTS))
-        .order_by(Event.id.desc()).limit(1)).scalar_one_or_none()
-    return last if last is not None and last.kind == "extension_requested" else None
 
 
 def consent_answer(text: str) -> bool | None:

@@ -40,6 +40,8 @@ from workers.casework.commands import (
 from workers.casework.lifecycle import apply_trigger
 from workers.triage.staff_notice import queue_leadership_notice
 from workers.mail.parse import ParsedMail
+from workers.casework.extension import pending_extension
+from workers.casework.review_window import review_deadline
 from workers.triage.route_case import leadership_due
 from workers.casework.transitions import STATE_LABELS, Actor, Refusal, State, TransitionRefused, apply
 
@@ -184,12 +186,6 @@ def _mail_context(run: Run, command: Command, kind: str) -> tuple[dict[str, Any]
         due = review_deadline(app, case.result_sent_at)
         promise = Promise(due, *_REVIEW_DUE) if at <= due else None
     return context, promise
-
-
-def review_deadline(app: App, result_sent_at: datetime) -> datetime:
-    """The last moment the complainant may ask for a review of a result sent then."""
-    return app.calendar.add_working_days(result_sent_at,
-                                         app.policy.sla.review_window_working_days)
 
 
 def _reply(run: Run, index: int, command: Command) -> str:
@@ -344,8 +340,6 @@ def _extend(run: Run, index: int, command: Command) -> str:
 def _consent(run: Run, index: int, command: Command) -> str:
     """The complainant agreed to a pending extension outside mail (a call): the staff member
     records it, the deadline moves as if they had replied "同意", and they get it in writing."""
-    from workers.casework.complainant_mail import pending_extension
-
     app, case = run.app, run.case
     request = pending_extension(run.session, case)
     if request is None:

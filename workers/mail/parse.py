@@ -6,32 +6,39 @@ First step of ingest: ``parse_mail(raw)`` -> ``ParsedMail``, which then goes to 
 mail-parser builds the message tree; we walk its stdlib ``Message`` ourselves for text,
 because Chinese clients label charsets loosely: GBK text labelled gb2312, HKSCS labelled big5,
 UTF-8 labelled GBK, raw 8-bit headers with no label at all. Every guess is written down in
-``charset_notes`` so staff can tell a decoded mail from a guessed one.
+``charset_notes`` so staff can tell a decoded mail from a guessed one. Bytes become text in
+``workers.mail.charsets``.
 """
 
 from __future__ import annotations
 
 import binascii
-import codecs
-import functools
 import logging
 import mimetypes
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
-from email.header import decode_header
 from email.message import Message
 from email.parser import BytesFeedParser
 from email.policy import Compat32
 
-import charset_normalizer
 import html2text
 import nh3
 from mailparser.dates import parse_mail_date
 from mailparser.exceptions import MailParserRecursionError
 from mailparser.utils import get_addresses
 
+from workers.mail.charsets import (
+    Charsets,
+    codec_for,
+    decode_header_value,
+    decode_words,
+    has_octets,
+    one_line,
+    resolve_8bit,
+    to_bytes,
+)
 from workers.mail.textnorm import is_traditional
 
 # mail-parser warns on every part type it does not model (delivery reports, rfc822-headers);
@@ -45,39 +52,6 @@ _FEED_SLICE = 64 * 1024
 # MIME nesting we walk. Real clients nest fewer than ten levels; deeper parts are skipped.
 MAX_MIME_DEPTH = 32
 
-# Labels whose text is really a superset: Chinese clients send GBK (and GB18030) text labelled
-# gb2312, and Hong Kong clients send HKSCS characters labelled big5 (WHATWG Encoding maps these
-# labels the same way).
-_GB_LABELS = "gb2312 gbk x-gbk cp936 ms936 windows-936 euc-cn x-euc-cn csgb2312 gb_2312 gb_2312-80"
-_BIG5_LABELS = "big5 big-5 x-big5 cn-big5 csbig5 big5-hkscs cp950 ms950 windows-950 x-x-big5"
-_SUPERSET_CODECS = {
-    **dict.fromkeys(
-        f"{_GB_LABELS} gb2312-80 csgb231280 iso-ir-58 chinese gb18030".split(), "gb18030"
-    ),
-    **dict.fromkeys(f"{_BIG5_LABELS} big5hkscs".split(), "big5hkscs"),
-}
-# Labels that say nothing about 8-bit bytes (RFC 2045 s5.2 defaults to us-ascii).
-_NO_CHARSET = {"", "us-ascii", "ascii", "unknown-8bit", "x-unknown", "unknown", "default"}
-# Python text codecs that must never run on sender data.
-_REFUSED_CODECS = {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"}
-# Encodings whose bytes are all ASCII, so the ASCII shortcut would skip their decoding.
-_SEVEN_BIT_CODECS = {"hz", "utf-7", "iso2022_kr"} | {
-    f"iso2022_jp{suffix}" for suffix in ("", "_1", "_2", "_2004", "_3", "_ext")
-}
-# How codecs report a multibyte character cut off at the end of the bytes.
-_CUT_SHORT_REASONS = {"unexpected end of data", "incomplete multibyte sequence"}
-# Candidates when nothing is declared: our complainants write mainland or Taiwan/HK Chinese.
-_GUESS_CODECS = ["gb18030", "big5hkscs", "cp1252"]
-
-# RFC 2047 s2: encoded words, and runs of them separated only by whitespace (s6.2: that
-# whitespace is dropped, and one multibyte character may be split across the words).
-_ENCODED_WORD = r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?="
-_ENCODED_RUN = re.compile(rf"{_ENCODED_WORD}(?:\s+{_ENCODED_WORD})*")
-_WORD = re.compile(_ENCODED_WORD)
-_FOLD = re.compile(r"\r?\n(?=[ \t])")  # RFC 5322 s2.2.3 unfolding
-# Control characters, line separators and bidi overrides (which can disguise "fdp.exe" as
-# "exe.pdf" in a filename) never reach a one-line field.
-_CONTROL_RUN = re.compile("[\x01-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
@@ -125,185 +99,7 @@ class ParsedMail:
     received_hops: int
 
 
-# --- charsets ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Decoded:
-    text: str
-    codec: str | None = None  # the codec that produced text; None for plain ASCII
-    note: str | None = None
-    guessed: bool = False
-
-
-@functools.lru_cache(maxsize=256)
-def codec_for(label: str | None) -> str | None:
-    """Python codec for a MIME charset label; None when the label tells us nothing usable."""
-    name = (label or "").strip().strip("\"'").lower().split("*", 1)[0]  # RFC 2231 s5 *lang
-    if name in _NO_CHARSET:
-        return None
-    if name in _SUPERSET_CODECS:
-        return _SUPERSET_CODECS[name]
-    try:
-        info = codecs.lookup(name)
-    except (LookupError, ValueError):  # unknown, or a NUL in the name
-        return None
-    if info.name in _REFUSED_CODECS or not getattr(info, "_is_text_encoding", True):
-        return None
-    return "cp1252" if info.name == "iso8859-1" else info.name  # WHATWG reads latin1 as cp1252
-
-
-def _strict(data: bytes, codec: str) -> str | None:
-    try:
-        text = data.decode(codec)
-        text.encode("utf-8")  # some codecs let lone surrogates through
-    except (UnicodeError, LookupError):
-        return None
-    return text
-
-
-def _cut_short(data: bytes, codec: str) -> str | None:
-    """Text of bytes whose only fault is an incomplete last character (a client cut an
-    encoded word or a line mid-character); None for any other fault."""
-    try:
-        data.decode(codec)
-    except UnicodeDecodeError as exc:
-        if exc.end == len(data) and exc.reason in _CUT_SHORT_REASONS:
-            return _strict(data[: exc.start], codec)
-    except LookupError:
-        pass
-    return None
-
-
-def _guess(data: bytes, hint: str | None) -> tuple[str, str, bool]:
-    """Text, codec, clean? for undeclared bytes: utf-8, then the mail's own charset, then
-    charset-normalizer over the Chinese candidates."""
-    for codec in ("utf-8", hint):
-        text = _strict(data, codec) if codec else None
-        if text is not None:
-            return text, codec, True
-    best = charset_normalizer.from_bytes(data, cp_isolation=_GUESS_CODECS).best()
-    if best is not None:
-        return str(best), best.encoding, True
-    for codec in ("gb18030", "big5hkscs"):
-        text = _strict(data, codec)
-        if text is not None:
-            return text, codec, True
-    return data.decode("gb18030", "replace"), "gb18030", False
-
-
-def decode_bytes(data: bytes, label: str | None, hint: str | None = None) -> Decoded:
-    """Decode bytes declared as ``label``; guess and say so when the label is absent or wrong.
-    ``hint`` is the charset the same mail uses elsewhere, the best guess for short strings."""
-    codec = codec_for(label)
-    if data.isascii() and codec not in _SEVEN_BIT_CODECS:
-        return Decoded(data.decode("ascii"))
-    shown = one_line((label or "").strip().strip("\"'").lower())  # the note is stored as text
-    if codec is not None:
-        if codec not in _SEVEN_BIT_CODECS and not codec.startswith("utf"):
-            # Valid multibyte UTF-8 is vanishingly rare in GBK/Big5/latin text: the label lied.
-            text = _strict(data, "utf-8")
-            if text is not None:
-                return Decoded(text, "utf-8", f"{shown} label but utf-8 bytes: read as utf-8", True)
-        text = _strict(data, codec)
-        if text is not None:
-            upgraded = codec in ("gb18030", "big5hkscs") and shown not in ("gb18030", codec)
-            return Decoded(text, codec, f"{shown} read as {codec}" if upgraded else None)
-        text = _cut_short(data, codec)
-        if text is not None:
-            return Decoded(
-                text, codec, f"{shown} text cut short: incomplete last character dropped"
-            )
-    text, guessed, clean = _guess(data, hint)
-    if not clean:
-        why = "undecodable bytes replaced: "
-    elif codec is not None:
-        why = f"{shown} label does not fit the bytes: "
-    elif shown not in _NO_CHARSET:
-        why = f"unknown charset {shown}: "
-    else:
-        why = ""
-    return Decoded(text, guessed, f"{why}charset guessed: {guessed}", True)
-
-
-@dataclass
-class _Charsets:
-    """Decodes the byte strings of one mail and collects what it had to guess. The first
-    Chinese charset guessed (bodies are decoded first, being longest) becomes the hint for
-    the rest: a four-byte name alone cannot tell GBK from Big5."""
-
-    hint: str | None = None
-    notes: list[str] = field(default_factory=list)
-    uncertain: bool = False
-
-    def decode(self, data: bytes, label: str | None) -> str:
-        result = decode_bytes(data, label, self.hint)
-        if result.note and result.note not in self.notes:
-            self.notes.append(result.note)
-        if result.guessed:
-            self.uncertain = True
-            if self.hint is None and result.codec in ("gb18030", "big5hkscs"):
-                self.hint = result.codec
-        return result.text
-
-
 # --- headers ----------------------------------------------------------------------------
-
-
-def _to_bytes(text: str) -> bytes:
-    """Bytes behind a stdlib header string (8-bit octets arrive as surrogate escapes)."""
-    try:
-        return text.encode("latin-1", "surrogateescape")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape")
-
-
-def _has_octets(text: str) -> bool:
-    """True when a stdlib header string carries raw 8-bit octets (as surrogate escapes)."""
-    return not text.isascii() and re.search("[\udc80-\udcff]", text) is not None
-
-
-def _resolve_8bit(value: str, charsets: _Charsets) -> str:
-    """Unfold a raw header and turn raw 8-bit octets (RFC 6532 UTF-8, or GBK from old
-    clients) into text; encoded words stay encoded."""
-    value = _FOLD.sub("", value)
-    if _has_octets(value):
-        octets = _to_bytes(value)
-        # RFC 6532 makes UTF-8 the charset of raw header octets: no guess to note.
-        value = _strict(octets, "utf-8") or charsets.decode(octets, None)
-    return value
-
-
-def _decode_words(text: str, charsets: _Charsets) -> str:
-    """Decode RFC 2047 encoded words, with our charset mapping, wherever they stand."""
-
-    def run(match: re.Match[str]) -> str:
-        # Word by word, then adjacent words of one charset joined: decode_header on a whole
-        # run is quadratic (list.pop(0)), and a 1 MiB subject of words took 10 s.
-        chunks: list[tuple[list[bytes], str | None]] = []
-        try:
-            for word in _WORD.finditer(match.group(0)):
-                for data, label in decode_header(word.group(0)):
-                    data = data if isinstance(data, bytes) else data.encode("utf-8")
-                    if chunks and chunks[-1][1] == label:
-                        chunks[-1][0].append(data)
-                    else:
-                        chunks.append(([data], label))
-        except Exception:  # malformed base64/charset: show the word as sent
-            return match.group(0)
-        return "".join(charsets.decode(b"".join(parts), label) for parts, label in chunks)
-
-    return _ENCODED_RUN.sub(run, text) if "=?" in text else text
-
-
-def one_line(text: str) -> str:
-    """Header text safe to show on one line: NUL removed, other control characters (CR, LF,
-    tab, C1, line separators, bidi overrides) become one space."""
-    return _CONTROL_RUN.sub(" ", text.replace("\x00", "")).strip()
-
-
-def _decode_header_value(value: str, charsets: _Charsets) -> str:
-    return one_line(_decode_words(_resolve_8bit(value, charsets), charsets))
 
 
 def addresses(value: str) -> list[str]:
@@ -311,11 +107,11 @@ def addresses(value: str) -> list[str]:
     return [addr.strip().lower() for _, addr in get_addresses(value) if "@" in addr]
 
 
-def _mailboxes(value: str, charsets: _Charsets) -> list[tuple[str, str]]:
+def _mailboxes(value: str, charsets: Charsets) -> list[tuple[str, str]]:
     """(decoded display name, lower-cased addr-spec) for each mailbox in a raw header."""
-    pairs = get_addresses(_resolve_8bit(value, charsets))
+    pairs = get_addresses(resolve_8bit(value, charsets))
     return [
-        (one_line(_decode_words(name, charsets)), addr.strip().lower())
+        (one_line(decode_words(name, charsets)), addr.strip().lower())
         for name, addr in pairs
         if "@" in addr
     ]
@@ -368,21 +164,21 @@ def leaf_parts(message: Message, max_depth: int = MAX_MIME_DEPTH) -> Iterator[Me
         yield part
 
 
-def _param(part: Message, name: str, header: str, charsets: _Charsets) -> str | None:
+def _param(part: Message, name: str, header: str, charsets: Charsets) -> str | None:
     """A Content-Type/Disposition parameter, decoded: RFC 2231 (charset'lang'%XX, with
     continuations), RFC 2047 words inside quotes (Outlook, QQ) and raw 8-bit GBK (Foxmail)."""
     raw = next((v for k, v in part.raw_items() if k.lower() == header), None)
     if raw is None:
         return None
     holder = part
-    if _has_octets(raw):
+    if has_octets(raw):
         holder = Message()
-        holder[header] = _resolve_8bit(raw, charsets)
+        holder[header] = resolve_8bit(raw, charsets)
     value = holder.get_param(name, header=header)
     if isinstance(value, tuple):  # RFC 2231: (charset, language, octets as latin-1)
         label, _, octets = value
-        return charsets.decode(_to_bytes(octets), label or "utf-8")
-    return _decode_words(value, charsets) if isinstance(value, str) else None
+        return charsets.decode(to_bytes(octets), label or "utf-8")
+    return decode_words(value, charsets) if isinstance(value, str) else None
 
 
 def _safe_filename(name: str) -> str:
@@ -391,7 +187,7 @@ def _safe_filename(name: str) -> str:
     return "" if name in (".", "..") else name
 
 
-def _filename(part: Message, charsets: _Charsets) -> str:
+def _filename(part: Message, charsets: Charsets) -> str:
     for name, header in (("filename", "content-disposition"), ("name", "content-type")):
         value = _param(part, name, header, charsets)
         if value:
@@ -444,7 +240,7 @@ def _payload_bytes(part: Message) -> bytes:
             return b"\n".join(sub.as_bytes(policy=_AS_RECEIVED) for sub in payload)
         except Exception:  # RecursionError on absurd nesting: keep the mail, lose this copy
             return b""
-    return _to_bytes(payload or "")
+    return to_bytes(payload or "")
 
 
 def _body_label(part: Message, data: bytes) -> str | None:
@@ -455,7 +251,7 @@ def _body_label(part: Message, data: bytes) -> str | None:
     return label
 
 
-def _body_text(part: Message, charsets: _Charsets) -> str:
+def _body_text(part: Message, charsets: Charsets) -> str:
     data = _decoded(part)
     text = charsets.decode(data, _body_label(part, data))
     return text.lstrip("\ufeff").replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
@@ -476,11 +272,11 @@ class _Bodies:
     attachments: list[ParsedAttachment] = field(default_factory=list)
 
 
-def _collect(message: Message, charsets: _Charsets) -> _Bodies:
+def _collect(message: Message, charsets: Charsets) -> _Bodies:
     bodies = _Bodies()
     for index, part in enumerate(leaf_parts(message), start=1):
         if part.get_content_maintype() == "multipart":  # no usable boundary: keep any text
-            text = charsets.decode(_to_bytes(str(part.get_payload())), None).strip()
+            text = charsets.decode(to_bytes(str(part.get_payload())), None).strip()
             bodies.plain.extend([text] if text else [])
             continue
         filename = _filename(part, charsets)
@@ -547,10 +343,10 @@ def html_to_text(html: str) -> str:
 # --- the whole mail --------------------------------------------------------------------------
 
 
-def _header_map(message: Message, charsets: _Charsets) -> dict[str, list[str]]:
+def _header_map(message: Message, charsets: Charsets) -> dict[str, list[str]]:
     headers: dict[str, list[str]] = {}
     for name, value in message.raw_items():
-        decoded = _decode_header_value(str(value), charsets)
+        decoded = decode_header_value(str(value), charsets)
         headers.setdefault(name.strip().lower(), []).append(decoded)
     return headers
 
@@ -593,13 +389,13 @@ def _message_tree(raw: bytes) -> Message:
         raise MailParserRecursionError(f"Message nesting too deep to parse: {exc}") from exc
 
 
-def _all_mailboxes(message: Message, name: str, charsets: _Charsets) -> list[str]:
+def _all_mailboxes(message: Message, name: str, charsets: Charsets) -> list[str]:
     values = [str(v) for k, v in message.raw_items() if k.lower() == name]
     return [addr for value in values for _, addr in _mailboxes(value, charsets)]
 
 
 def _build(message: Message) -> ParsedMail:
-    charsets = _Charsets(hint=_charset_hint(message))
+    charsets = Charsets(hint=_charset_hint(message))
     bodies = _collect(message, charsets)
     headers = _header_map(message, charsets)
     sender = (_mailboxes(_raw_header(message, "from"), charsets) or [("", "")])[0]
