@@ -18,18 +18,12 @@ from config.policy_staff import StaffMember, members_of
 from models import Case, Deadline
 from workers.app import App
 from workers.clock.rules import SPECS, Kind, Unit, kind_label
+from workers.outbound import staff_letters
+from workers.outbound.letters import organisation, severity_label, state_label
 from workers.outbound.outbox import ReplyRequest
 from workers.mail.redact import staff_view
+from workers.outbound.render import is_english as _en
 from workers.outbound.render import template_language
-from workers.casework.transitions import STATE_LABELS, State
-
-
-def _en(language: str) -> bool:
-    return language.lower().startswith("en")
-
-
-def organisation(app: App, language: str) -> str:
-    return app.policy.organisation_en if _en(language) else app.policy.organisation_zh
 
 
 def owner_text(app: App, case: Case, language: str) -> str:
@@ -64,10 +58,10 @@ def overdue_text(row: Deadline, now: datetime, language: str) -> str:
 
 def staff_context(app: App, case: Case, row: Deadline, now: datetime) -> dict[str, Any]:
     lang = app.policy.default_language
-    zh, en = STATE_LABELS[State(case.status)]
     return {"deadline_kind": row.kind, "deadline_label": kind_label(row.kind, lang),
             "due_text": app.calendar.format_datetime(row.due_at, lang),
-            "status_label": en if _en(lang) else zh, "owner_text": owner_text(app, case, lang),
+            "status_label": state_label(case.status, lang),
+            "owner_text": owner_text(app, case, lang),
             "organisation": organisation(app, lang), "sla": app.policy.sla}
 
 
@@ -82,10 +76,9 @@ def staff_request(app: App, case: Case, kind: str, occasion: str, person: StaffM
                   context: dict[str, Any]) -> ReplyRequest:
     # The subject as this person may read it: supervisors and leadership are outside intake.
     subject = staff_view(app, case, person, app.policy.default_language)(case.subject)
-    return ReplyRequest(kind=kind, occasion=occasion, to_addr=person.email, to_name=person.name,
-                        language=app.policy.default_language,
-                        context={**context, "staff_name": person.name, "case_subject": subject},
-                        auto_submitted="auto-generated", staff_id=person.id, role="staff")
+    return staff_letters.staff_request(
+        kind, occasion, person, app.policy.default_language,
+        {**context, "staff_name": person.name, "case_subject": subject})
 
 
 def reminder_requests(app: App, case: Case, row: Deadline, number: int, now: datetime,
@@ -117,11 +110,10 @@ def escalation_requests(app: App, case: Case, row: Deadline, tier: int, now: dat
 def one_month_requests(app: App, case: Case, row: Deadline,
                        people: list[StaffMember]) -> list[ReplyRequest]:
     lang = app.policy.default_language
-    zh, en = STATE_LABELS[State(case.status)]
     context = {"why": "one_month", "days": app.policy.sla.escalate_to_major_after_days,
                "received_text": app.calendar.format_datetime(case.received_at, lang),
-               "severity_label": "重大" if not _en(lang) else "major",
-               "status_label": en if _en(lang) else zh, "owner_text": owner_text(app, case, lang),
+               "severity_label": severity_label("major", lang),
+               "status_label": state_label(case.status, lang), "owner_text": owner_text(app, case, lang),
                "organisation": organisation(app, lang)}
     return [staff_request(app, case, "leadership_notice", mail_occasion(row, f"major:{p.id}"), p,
                           context) for p in people]
