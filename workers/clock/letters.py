@@ -5,7 +5,8 @@ Staff mails are RFC 3834 auto-generated, in the policy's default language, and c
 staff member's reply token so that a reply with #commands works the case. They name the case,
 never the complainant, and show its subject (the complainant's own words) masked for staff
 outside intake (`workers.mail.redact`; PROCESS.md, confidentiality). Dates read in the reader's
-language.
+language. Reminders and escalations show the case at a glance as every staff mail does
+(`staff_letters.case_summary`).
 """
 
 from __future__ import annotations
@@ -56,12 +57,14 @@ def overdue_text(row: Deadline, now: datetime, language: str) -> str:
     return f"{hours} hour{'s' * (hours != 1)}" if _en(language) else f"{hours} 小时"
 
 
-def staff_context(app: App, case: Case, row: Deadline, now: datetime) -> dict[str, Any]:
+def staff_context(app: App, case: Case, row: Deadline, now: datetime,
+                  next_due: datetime | None = None) -> dict[str, Any]:
+    """`next_due`: the case's next promised date (`deadlines.next_date`), for the summary."""
     lang = app.policy.default_language
     return {"deadline_kind": row.kind, "deadline_label": kind_label(row.kind, lang),
             "due_text": app.calendar.format_datetime(row.due_at, lang),
-            "status_label": state_label(case.status, lang),
-            "owner_text": owner_text(app, case, lang),
+            "stage": state_label(case.status, lang),
+            "summary": staff_letters.case_summary(app, case, next_due, lang),
             "organisation": organisation(app, lang), "sla": app.policy.sla}
 
 
@@ -82,10 +85,11 @@ def staff_request(app: App, case: Case, kind: str, occasion: str, person: StaffM
 
 
 def reminder_requests(app: App, case: Case, row: Deadline, number: int, now: datetime,
-                      people: list[StaffMember]) -> list[ReplyRequest]:
+                      people: list[StaffMember], *,
+                      next_due: datetime | None = None) -> list[ReplyRequest]:
     lang = app.policy.default_language
     fraction = sorted(app.policy.sla.reminder_fractions)[number - 1]
-    context = {**staff_context(app, case, row, now), "percent": round(fraction * 100),
+    context = {**staff_context(app, case, row, now, next_due), "percent": round(fraction * 100),
                "left_text": left_text(app, row, now, lang), "number": number}
     return [staff_request(app, case, "staff_reminder", mail_occasion(row, f"r{number}:{p.id}"), p,
                           context) for p in people]
@@ -93,12 +97,13 @@ def reminder_requests(app: App, case: Case, row: Deadline, number: int, now: dat
 
 def escalation_requests(app: App, case: Case, row: Deadline, tier: int, now: datetime,
                         rungs: list[list[StaffMember]],
-                        next_at: datetime | None) -> list[ReplyRequest]:
+                        next_at: datetime | None, *,
+                        next_due: datetime | None = None) -> list[ReplyRequest]:
     lang = app.policy.default_language
     leaders = members_of(app.policy.staff, app.policy.routing.leadership_group)
     rung = rungs[tier - 1]
     previous = "、".join(p.name for r in rungs[:tier - 1] for p in r)
-    context = {**staff_context(app, case, row, now), "tier": tier,
+    context = {**staff_context(app, case, row, now, next_due), "tier": tier,
                "overdue_text": overdue_text(row, now, lang),
                "leadership": tier == len(rungs) and rung == leaders,
                "previous": previous if not _en(lang) else previous.replace("、", ", "),
