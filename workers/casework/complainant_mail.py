@@ -29,11 +29,11 @@ from workers.outbound.letters import (
     format_day,
     language_of,
     notify_complainant,
-    notify_staff,
-    staff_summary,
     stage_label,
 )
 from workers.casework.complainant_plan import ReactionKind, plan_reaction
+from workers.outbound.render import is_english
+from workers.outbound.staff_letters import notify_staff, staff_summary
 from workers.casework.intent import Intent, complainant_intent
 from workers.casework.lifecycle import apply_trigger
 from workers.mail.parse import ParsedMail
@@ -320,7 +320,7 @@ def tell_staff(
         values["state"] = stage_label(app, case, language)
     if isinstance(values.get("deadline"), datetime):
         values["deadline"] = format_day(app, values["deadline"], language)
-    english = language == "en"
+    english = is_english(language)
     context = {"title": title_en if english else title_zh,
                "note": (note_en if english else note_zh).format(**values), "message": message,
                "summary": staff_summary(session, app, case, language)}
@@ -330,7 +330,7 @@ def tell_staff(
         seen = {**context, "note": view(context["note"]), "message": view(message)}
         outbound_id = notify_staff(session, app, case, member, "staff_followup_notice",
                                    occasion=f"{occasion}:{reason}", language=language,
-                                   context=seen, automatic=False)
+                                   context=seen)
         if outbound_id is not None:
             ids.append(outbound_id)
     return ids

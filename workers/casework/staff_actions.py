@@ -27,9 +27,10 @@ from workers.outbound.letters import (
     format_day,
     language_of,
     notify_complainant,
-    notify_staff,
-    staff_summary,
+    state_label,
 )
+from workers.outbound.render import is_english
+from workers.outbound.staff_letters import notify_staff, staff_summary
 from workers.clock.rules import extended_due
 from workers.casework.commands import (
     Command,
@@ -43,7 +44,7 @@ from workers.mail.parse import ParsedMail
 from workers.casework.extension import pending_extension
 from workers.casework.review_window import review_deadline
 from workers.triage.route_case import leadership_due
-from workers.casework.transitions import STATE_LABELS, Actor, Refusal, State, TransitionRefused, apply
+from workers.casework.transitions import Actor, Refusal, State, TransitionRefused, apply
 
 TRANSITION_MAIL = {
     "accept": "acceptance", "reject": "not_accepted", "need-info": "need_info",
@@ -98,12 +99,11 @@ class Run:
         return TransitionRefused(Refusal(code, zh, en))
 
     def say(self, zh: str, en: str) -> str:
-        return en if self.language == "en" else zh
+        return en if is_english(self.language) else zh
 
 
 def state_text(run: Run, status: str) -> str:
-    zh, en = STATE_LABELS[State(status)]
-    return run.say(zh, en)
+    return state_label(status, run.language)
 
 
 def _occasion(run: Run, index: int) -> str:
@@ -173,7 +173,7 @@ def _mail_context(run: Run, command: Command, kind: str) -> tuple[dict[str, Any]
     promise = None
     if kind == "not_accepted":
         zh, en = REJECT_REASON_TEXT[command.args[0]]
-        context["reason_text"] = en if language == "en" else zh
+        context["reason_text"] = en if is_english(language) else zh
     elif kind == "need_info":
         due = app.calendar.add_working_days(at, app.policy.sla.information_wait_working_days)
         promise = Promise(due, *_INFO_DUE)
@@ -237,9 +237,9 @@ def _notice_assigned(run: Run, index: int, member: StaffMember) -> None:
     en = f"{run.member.name} handed case {run.case.number} to you."
     outbound_id = notify_staff(
         run.session, run.app, run.case, member, "staff_followup_notice",
-        occasion=_occasion(run, index), language=language, automatic=False,
-        context={"title": "案件转办" if language != "en" else "Case handed to you",
-                 "note": en if language == "en" else zh, "message": "",
+        occasion=_occasion(run, index), language=language,
+        context={"title": "Case handed to you" if is_english(language) else "案件转办",
+                 "note": en if is_english(language) else zh, "message": "",
                  "summary": staff_summary(run.session, run.app, run.case, language)})
     if outbound_id is not None:
         run.outbound.append(outbound_id)

@@ -22,7 +22,8 @@ from sqlmodel import Session
 
 from models import Case, Event
 from workers.app import App
-from workers.outbound.letters import language_of, notify_staff, staff_summary
+from workers.outbound.letters import language_of
+from workers.outbound.staff_letters import notify_staff, staff_summary
 from workers.casework.commands import (
     CATEGORIES,
     HELP_TEXT,
@@ -109,7 +110,7 @@ def execute(run: Run, index: int, outcome: Outcome) -> Done:
 def send_transcript(run: Run, done: list[Done], help_text: str) -> None:
     outbound_id = notify_staff(
         run.session, run.app, run.case, run.member, "staff_transcript", occasion=run.occasion,
-        language=run.language, automatic=False,
+        language=run.language,
         context={"results": [d.as_dict() for d in done], "auth_refused": "",
                  "summary": staff_summary(run.session, run.app, run.case, run.language),
                  "help_text": help_text},
@@ -142,7 +143,7 @@ def refuse_mail(
     language = staff_language(app, mail, commands)
     outbound_id = notify_staff(
         session, app, case, auth.staff, "staff_transcript", occasion=occasion,
-        language=language, automatic=True,  # capped: forged mail cannot flood a colleague
+        language=language,
         context={"results": [{"line": line} for line in lines],
                  "auth_refused": auth.text(language),
                  "summary": staff_summary(session, app, case, language), "help_text": ""},

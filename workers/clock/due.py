@@ -24,7 +24,7 @@ from workers.clock import letters as clock_mail
 from workers.app import App
 from workers.outbound.letters import notify_complainant
 from workers.clock.rules import SPECS, Action, Do, Expiry, Kind, decide
-from workers.clock.deadlines import clock_of, close, meet
+from workers.clock.deadlines import clock_of, close, meet, next_date
 from workers.clock.escalation import escalation_ladder, leadership, reminder_recipients
 from workers.casework.lifecycle import system_transition
 from workers.outbound.outbox import ReplyRequest, queue_reply
@@ -78,11 +78,13 @@ def act(session: Session, app: App, case: Case, row: Deadline, now: datetime) ->
     if action.do == Do.REMIND:
         people = reminder_recipients(staff, case.assigned_group, case.assignee,
                                      routing.intake_group)
-        requests = clock_mail.reminder_requests(app, case, row, action.number, now, people)
+        requests = clock_mail.reminder_requests(app, case, row, action.number, now, people,
+                                                next_due=next_date(session, app, case))
         return _mail_then(session, app, case, row, now, action, requests, "deadline_reminder")
     if action.do == Do.ESCALATE:
         requests = clock_mail.escalation_requests(app, case, row, action.number, now, rungs,
-                                                  action.next_action_at)
+                                                  action.next_action_at,
+                                                  next_due=next_date(session, app, case))
         return _mail_then(session, app, case, row, now, action, requests, "deadline_escalated")
     if action.do == Do.EXPIRE:
         return expire(session, app, case, row, now, action)

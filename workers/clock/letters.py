@@ -5,7 +5,8 @@ Staff mails are RFC 3834 auto-generated, in the policy's default language, and c
 staff member's reply token so that a reply with #commands works the case. They name the case,
 never the complainant, and show its subject (the complainant's own words) masked for staff
 outside intake (`workers.mail.redact`; docs/process.md#confidentiality). Dates read in the reader's
-language.
+language. Reminders and escalations show the case at a glance as every staff mail does
+(`staff_letters.case_summary`).
 """
 
 from __future__ import annotations
@@ -18,18 +19,12 @@ from config.policy_staff import StaffMember, members_of
 from models import Case, Deadline
 from workers.app import App
 from workers.clock.rules import SPECS, Kind, Unit, kind_label
+from workers.outbound import staff_letters
+from workers.outbound.letters import organisation, severity_label, state_label
 from workers.outbound.outbox import ReplyRequest
 from workers.mail.redact import staff_view
+from workers.outbound.render import is_english as _en
 from workers.outbound.render import template_language
-from workers.casework.transitions import STATE_LABELS, State
-
-
-def _en(language: str) -> bool:
-    return language.lower().startswith("en")
-
-
-def organisation(app: App, language: str) -> str:
-    return app.policy.organisation_en if _en(language) else app.policy.organisation_zh
 
 
 def owner_text(app: App, case: Case, language: str) -> str:
@@ -62,12 +57,14 @@ def overdue_text(row: Deadline, now: datetime, language: str) -> str:
     return f"{hours} hour{'s' * (hours != 1)}" if _en(language) else f"{hours} 小时"
 
 
-def staff_context(app: App, case: Case, row: Deadline, now: datetime) -> dict[str, Any]:
+def staff_context(app: App, case: Case, row: Deadline, now: datetime,
+                  next_due: datetime | None = None) -> dict[str, Any]:
+    """`next_due`: the case's next promised date (`deadlines.next_date`), for the summary."""
     lang = app.policy.default_language
-    zh, en = STATE_LABELS[State(case.status)]
     return {"deadline_kind": row.kind, "deadline_label": kind_label(row.kind, lang),
             "due_text": app.calendar.format_datetime(row.due_at, lang),
-            "status_label": en if _en(lang) else zh, "owner_text": owner_text(app, case, lang),
+            "stage": state_label(case.status, lang),
+            "summary": staff_letters.case_summary(app, case, next_due, lang),
             "organisation": organisation(app, lang), "sla": app.policy.sla}
 
 
@@ -82,17 +79,17 @@ def staff_request(app: App, case: Case, kind: str, occasion: str, person: StaffM
                   context: dict[str, Any]) -> ReplyRequest:
     # The subject as this person may read it: supervisors and leadership are outside intake.
     subject = staff_view(app, case, person, app.policy.default_language)(case.subject)
-    return ReplyRequest(kind=kind, occasion=occasion, to_addr=person.email, to_name=person.name,
-                        language=app.policy.default_language,
-                        context={**context, "staff_name": person.name, "case_subject": subject},
-                        auto_submitted="auto-generated", staff_id=person.id, role="staff")
+    return staff_letters.staff_request(
+        kind, occasion, person, app.policy.default_language,
+        {**context, "staff_name": person.name, "case_subject": subject})
 
 
 def reminder_requests(app: App, case: Case, row: Deadline, number: int, now: datetime,
-                      people: list[StaffMember]) -> list[ReplyRequest]:
+                      people: list[StaffMember], *,
+                      next_due: datetime | None = None) -> list[ReplyRequest]:
     lang = app.policy.default_language
     fraction = sorted(app.policy.sla.reminder_fractions)[number - 1]
-    context = {**staff_context(app, case, row, now), "percent": round(fraction * 100),
+    context = {**staff_context(app, case, row, now, next_due), "percent": round(fraction * 100),
                "left_text": left_text(app, row, now, lang), "number": number}
     return [staff_request(app, case, "staff_reminder", mail_occasion(row, f"r{number}:{p.id}"), p,
                           context) for p in people]
@@ -100,12 +97,13 @@ def reminder_requests(app: App, case: Case, row: Deadline, number: int, now: dat
 
 def escalation_requests(app: App, case: Case, row: Deadline, tier: int, now: datetime,
                         rungs: list[list[StaffMember]],
-                        next_at: datetime | None) -> list[ReplyRequest]:
+                        next_at: datetime | None, *,
+                        next_due: datetime | None = None) -> list[ReplyRequest]:
     lang = app.policy.default_language
     leaders = members_of(app.policy.staff, app.policy.routing.leadership_group)
     rung = rungs[tier - 1]
     previous = "、".join(p.name for r in rungs[:tier - 1] for p in r)
-    context = {**staff_context(app, case, row, now), "tier": tier,
+    context = {**staff_context(app, case, row, now, next_due), "tier": tier,
                "overdue_text": overdue_text(row, now, lang),
                "leadership": tier == len(rungs) and rung == leaders,
                "previous": previous if not _en(lang) else previous.replace("、", ", "),
@@ -117,11 +115,10 @@ def escalation_requests(app: App, case: Case, row: Deadline, tier: int, now: dat
 def one_month_requests(app: App, case: Case, row: Deadline,
                        people: list[StaffMember]) -> list[ReplyRequest]:
     lang = app.policy.default_language
-    zh, en = STATE_LABELS[State(case.status)]
     context = {"why": "one_month", "days": app.policy.sla.escalate_to_major_after_days,
                "received_text": app.calendar.format_datetime(case.received_at, lang),
-               "severity_label": "重大" if not _en(lang) else "major",
-               "status_label": en if _en(lang) else zh, "owner_text": owner_text(app, case, lang),
+               "severity_label": severity_label("major", lang),
+               "status_label": state_label(case.status, lang), "owner_text": owner_text(app, case, lang),
                "organisation": organisation(app, lang)}
     return [staff_request(app, case, "leadership_notice", mail_occasion(row, f"major:{p.id}"), p,
                           context) for p in people]

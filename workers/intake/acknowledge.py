@@ -6,8 +6,9 @@ from sqlmodel import Session
 
 from models import Case, OutboundEmail
 from workers.app import App
-from workers.outbound.letters import language_of, stage_label
+from workers.outbound.letters import language_of, organisation, stage_label
 from workers.outbound.outbox import ReplyRequest, queue_reply
+from workers.outbound.render import is_english
 from workers.mail.parse import ParsedMail
 
 _FIRST_ANSWER = ("我们给您初步答复的最迟时间", "the latest time of our first answer to you")
@@ -18,7 +19,6 @@ def acknowledgement_request(app: App, case: Case, mail: ParsedMail) -> ReplyRequ
     sla = app.policy.sla
     lang = language_of(app, case.language)  # the templates' language: zh-TW reads zh-CN's
     due = cal.add_hours(case.received_at, sla.first_feedback_hours)
-    organisation = app.policy.organisation_en if lang == "en" else app.policy.organisation_zh
     return ReplyRequest(
         kind="acknowledgement",
         occasion=mail.message_id or f"raw{case.id}",
@@ -28,8 +28,9 @@ def acknowledgement_request(app: App, case: Case, mail: ParsedMail) -> ReplyRequ
                  # The stage block every complainant mail carries (templates/*/_stage.*).
                  "stage": stage_label(app, case, lang),
                  "next_date_text": cal.format_datetime(due, lang),
-                 "next_what": _FIRST_ANSWER[1] if lang == "en" else _FIRST_ANSWER[0],
-                 "original_subject": case.subject, "organisation": organisation, "sla": sla},
+                 "next_what": _FIRST_ANSWER[1] if is_english(lang) else _FIRST_ANSWER[0],
+                 "original_subject": case.subject,
+                 "organisation": organisation(app, lang), "sla": sla},
         in_reply_to=mail.message_id,
         references=[*mail.references, *([mail.message_id] if mail.message_id else [])])
 

@@ -1,10 +1,12 @@
-"""Queue the lifecycle's mails: to the complainant, and to staff members.
+"""Queue the lifecycle's mails to the complainant, and own the words every letter shares.
 
-A complainant mail is threaded on the complainant's last message, says the case number, the
-current stage and the next date (templates/*/_stage.*.j2), and tells the legal clock it was
-sent (`deadlines.on_complainant_notified`). A staff mail carries the staff member's own signed
-Reply-To, so that replying to it is an authenticated command mail. Both go through
-`outbox.queue_reply`, whose (case, kind, occasion) key makes a rerun find the same row.
+The organisation's name, the stage (state) labels and the severity and category labels, in
+the reader's language, are defined here once for every mail, to complainants and to staff
+(`workers.outbound.staff_letters` builds the staff mails). A complainant mail is threaded on
+the complainant's last message, says the case number, the current stage and the next date
+(templates/*/_stage.*.j2), and tells the legal clock it was sent
+(`deadlines.on_complainant_notified`). It goes through `outbox.queue_reply`, whose (case,
+kind, occasion) key makes a rerun find the same row.
 """
 
 from __future__ import annotations
@@ -16,13 +18,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from config.policy_staff import StaffMember
 from models import Case, Message
 from workers.clock import deadlines
 from workers.app import App
 from workers.outbound.outbox import ReplyRequest, queue_reply
-from workers.mail.redact import staff_view
-from workers.outbound.render import template_language
+from workers.outbound.render import is_english, template_language
 from workers.casework.transitions import STATE_LABELS, TERMINAL_STATES, State
 
 MAX_REFERENCES = 20
@@ -37,7 +37,7 @@ class Promise:
     en: str
 
     def what(self, language: str) -> str:
-        return self.en if language == "en" else self.zh
+        return self.en if is_english(language) else self.zh
 
 
 _NEXT_ANSWER = ("我们下一次答复您的最迟日期", "the latest date of our next answer to you")
@@ -52,13 +52,32 @@ def language_of(app: App, language: str) -> str:
     return template_language(language, app.policy.languages)
 
 
+def state_label(state: str, language: str) -> str:
+    """A case state as a reader sees it: 已受理（调查中） / accepted (under investigation)."""
+    zh, en = STATE_LABELS[State(state)]
+    return en if is_english(language) else zh
+
+
 def stage_label(app: App, case: Case, language: str) -> str:
-    zh, en = STATE_LABELS[State(case.status)]
-    return en if language_of(app, language) == "en" else zh
+    return state_label(case.status, language_of(app, language))
+
+
+def severity_label(code: str | None, language: str) -> str | None:
+    """A severity code as a reader sees it: 重大 / major; an unknown code as it is."""
+    labels = SEVERITY_LABELS.get(code or "")
+    return (labels[1] if is_english(language) else labels[0]) if labels else code
+
+
+def category_label(app: App, code: str | None, language: str) -> str | None:
+    """A category as staff see it: its code and its name (`privacy 个人信息泄露`)."""
+    category = next((c for c in app.policy.categories if c.code == code), None)
+    if category is None:
+        return code
+    return f"{code} {category.name_en if is_english(language) else category.name_zh}"
 
 
 def organisation(app: App, language: str) -> str:
-    english = language_of(app, language) == "en"
+    english = is_english(language_of(app, language))
     return app.policy.organisation_en if english else app.policy.organisation_zh
 
 
@@ -134,46 +153,3 @@ def next_promise(session: Session, app: App, case: Case) -> Promise:
 
 def format_day(app: App, moment: datetime | None, language: str) -> str:
     return app.calendar.format_date(moment, language) if moment is not None else ""
-
-
-def notify_staff(
-    session: Session,
-    app: App,
-    case: Case,
-    member: StaffMember,
-    kind: str,
-    *,
-    occasion: str,
-    language: str,
-    context: dict[str, Any],
-    in_reply_to: str | None = None,
-    references: list[str] | None = None,
-    automatic: bool = True,
-) -> int | None:
-    """Queue mail `kind` to a staff member, its Reply-To their signed address for the case."""
-    language = language_of(app, language)
-    row = queue_reply(session, app, case, ReplyRequest(
-        kind=kind, occasion=f"{occasion}:{member.id}", to_addr=member.email,
-        to_name=member.name, language=language,
-        # The subject as this member may read it (workers.mail.redact): a caller's own wins.
-        context={"organisation": organisation(app, language),
-                 "stage": stage_label(app, case, language), "staff": member,
-                 "case_subject": staff_view(app, case, member, language)(case.subject or ""),
-                 **context},
-        in_reply_to=in_reply_to, references=list(references or []),
-        auto_submitted="auto-replied" if automatic else None, staff_id=member.id, role="staff"))
-    return row.id if row is not None else None
-
-
-def staff_summary(session: Session, app: App, case: Case, language: str) -> dict[str, Any]:
-    """The case at a glance for staff mail (templates/*/_staff_case.*.j2)."""
-    english = language_of(app, language) == "en"
-    category = next((c for c in app.policy.categories if c.code == case.category), None)
-    category_name = (category.name_en if english else category.name_zh) if category else None
-    severity = SEVERITY_LABELS.get(case.severity or "")
-    return {"category": category_name or case.category,
-            "severity": (severity[1] if english else severity[0]) if severity else None,
-            "group": case.assigned_group, "assignee": case.assignee,
-            "next_date_text": format_day(app, deadlines.next_date(session, app, case),
-                                         language_of(app, language)),
-            "merged_into": case.merged_into, "malicious": case.malicious}

@@ -73,6 +73,12 @@ def template_language(language: str, available: list[str]) -> str:
     return next((lang for lang in available if lang.split("-")[0] == base), available[0])
 
 
+def is_english(language: str) -> bool:
+    """Whether a language tag ("en", "en-GB", "zh-CN") asks for the English wording: the one
+    test behind every bilingual label and letter."""
+    return language.lower().startswith("en")
+
+
 # Readers of traditional characters: our zh-CN templates, converted (OpenCC s2t), serve them.
 TRADITIONAL_CHINESE = ("zh-TW", "zh-HK", "zh-MO", "zh-Hant")
 
