@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Annotated
 import charset_normalizer
 import typer
 
-from config.policy_classify import SEVERITIES, ClassifyPolicy, load_classify_policy
+from config.policy import Policy, load_policy
+from config.policy_classify import SEVERITIES
 from config.settings import get_settings
 
 if TYPE_CHECKING:  # jieba and scikit-learn load only when the command runs
@@ -78,7 +79,7 @@ def classify_command(
     from workers.triage.model import DEFAULT_MODEL_PATH
     from workers.triage.classify import classify
 
-    policy = load_classify_policy(policy_file or get_settings().policy_file)
+    policy = load_policy(policy_file or get_settings().policy_file)
     if do_retrain:
         _retrain(policy, model_path or DEFAULT_MODEL_PATH, from_jsonl, as_json)
         return
@@ -144,7 +145,7 @@ def _load_model(path: Path) -> CategoryModel | None:
         return None
 
 
-def _print_result(result: Classification, policy: ClassifyPolicy, as_json: bool) -> None:
+def _print_result(result: Classification, policy: Policy, as_json: bool) -> None:
     if as_json:
         data = {"category": result.category, "severity": result.severity,
                 "confidence": result.confidence, "reasons": result.reasons,
@@ -161,7 +162,7 @@ def _print_result(result: Classification, policy: ClassifyPolicy, as_json: bool)
 
 
 def _retrain(
-    policy: ClassifyPolicy, model_path: Path, from_jsonl: Path | None, as_json: bool
+    policy: Policy, model_path: Path, from_jsonl: Path | None, as_json: bool
 ) -> None:
     from workers.triage.model import retrain
 
