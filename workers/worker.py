@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
+from config.settings import get_settings
 from workers.broker import ensure_broker
 
 broker = ensure_broker()
@@ -35,7 +34,7 @@ def warm_up() -> None:
 
 
 warm_up()
-if os.environ.get("COMPLAINTDESK_WORKER_METRICS", "").lower() in ("1", "true", "yes"):
+if get_settings().worker_metrics:
     # Dramatiq's exporter (actor counts, durations, retries) on dramatiq_prom_port (9191).
     from dramatiq.middleware.prometheus import Prometheus
 

@@ -50,7 +50,10 @@ JsonlOption = Annotated[
     ),
 ]
 ModelOption = Annotated[
-    Path | None, typer.Option("--model", help="The model file; default: var/classifier.pkl.")
+    Path | None, typer.Option(
+        "--model",
+        help="The model file; default: the settings' model_path (COMPLAINTDESK_MODEL_PATH).",
+    )
 ]
 PolicyOption = Annotated[
     Path | None,
@@ -76,18 +79,18 @@ def classify_command(
     policy_file: PolicyOption = None,
 ) -> None:
     """Classify one mail (.eml) or plain text read from stdin; or retrain the model."""
-    from workers.triage.model import DEFAULT_MODEL_PATH
     from workers.triage.classify import classify
 
-    policy = load_policy(policy_file or get_settings().policy_file)
+    settings = get_settings()
+    policy = load_policy(policy_file or settings.policy_file)
     if do_retrain:
-        _retrain(policy, model_path or DEFAULT_MODEL_PATH, from_jsonl, as_json)
+        _retrain(policy, model_path or settings.model_path, from_jsonl, as_json)
         return
     raw = typer.get_binary_stream("stdin").read()
     if not raw.strip():
         typer.echo("nothing on stdin: pipe in a mail (.eml) or a text", err=True)
         raise typer.Exit(2)
-    result = classify(complaint_text(raw), policy, _load_model(model_path or DEFAULT_MODEL_PATH))
+    result = classify(complaint_text(raw), policy, _load_model(model_path or settings.model_path))
     _print_result(result, policy, as_json)
 
 

@@ -75,15 +75,9 @@ def _load(path: Path) -> CategoryModel | None:
 _models = _ModelCache()
 
 
-def model_path() -> Path:
-    """Where `complaintdesk classify --retrain` writes the model (one place: classifier_model)."""
-    from workers.triage import model as classifier_model
-
-    return classifier_model.DEFAULT_MODEL_PATH
-
-
-def current_model() -> CategoryModel | None:
-    return _models.get(model_path())
+def current_model(app: App) -> CategoryModel | None:
+    """The model `complaintdesk classify --retrain` wrote (settings.model_path), if any."""
+    return _models.get(app.settings.model_path)
 
 
 def classification_record(result: Classification, model: CategoryModel | None) -> dict[str, Any]:
@@ -190,7 +184,8 @@ def classify_many(app: App, case_ids: list[int],
 @dramatiq.actor(queue_name="triage", max_retries=5, min_backoff=500, max_backoff=30_000,
                 time_limit=60_000)
 def classify_case(case_id: int) -> None:
-    if classify_stored(get_app(), case_id, current_model()):
+    app = get_app()
+    if classify_stored(app, case_id, current_model(app)):
         from workers.triage.route_case import route_case
 
         route_case.send(case_id)
@@ -202,7 +197,8 @@ def classify_batch(case_ids: list[int]) -> None:
     """The new cases of one ingest batch; a case that fails goes on alone (classify_case)."""
     from workers.triage.route_case import route_batch
 
-    app, model = get_app(), current_model()
+    app = get_app()
+    model = current_model(app)
     if not app.db_url.startswith("postgresql"):  # SQLite: no savepoints to lean on
         done = each_or_alone(case_ids, lambda case_id: classify_stored(app, case_id, model),
                              classify_case, 500, "classifying case")
