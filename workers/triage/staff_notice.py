@@ -21,7 +21,7 @@ from config.policy_staff import StaffMember, members_of
 from models import Attachment, Case, Event, Message, OutboundEmail
 from workers.clock import deadlines
 from workers.app import App
-from workers.casework.commands import HELP_TEXT
+from workers.casework.command_parse import help_text, vocabulary_of
 from workers.outbound.outbox import ReplyRequest, queue_reply
 from workers.mail.redact import StaffView, staff_view
 from workers.outbound.render import template_language
@@ -164,7 +164,8 @@ def notification_context(session: Session, app: App, case: Case, member: StaffMe
             "needs_review": bool(classification.get("needs_review")),
             "confidence": classification.get("confidence"),
             "category_codes": [c.code for c in app.policy.categories],
-            "help_text": HELP_TEXT.get(language, HELP_TEXT["en"]),
+            "help_text": help_text(language if language == "zh-CN" else "en",
+                                   vocabulary_of(app.policy)),
             **complaint_context(session, app, case, staff_view(app, case, member, language),
                                 loaded)}
 
