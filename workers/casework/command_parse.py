@@ -123,6 +123,8 @@ _CASE_NUMBER = re.compile(r"^[\[【［]?([A-Za-z][A-Za-z0-9]*-\d{4}-\d+)[\]】�
 _DAYS = re.compile(r"^(\d+)(个工作日|工作日|天|日|d)?$", re.IGNORECASE)
 _ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_-]*")
 _TRAILING_PUNCTUATION = "，。,.;；、!！"
+
+
 @dataclass(frozen=True)
 class Command:
     name: str  # canonical English name ("need-info"); the word as written when unknown
