@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/classify.py` as well as `python -m bench.classify`
     sys.path.insert(0, str(ROOT))
 
-from config.policy_classify import ClassifyPolicy, load_classify_policy  # noqa: E402
+from config.policy import Policy, load_policy  # noqa: E402
 from workers.triage.model import CategoryModel, train  # noqa: E402
 from workers.triage.classify import classify  # noqa: E402
 from workers.mail.textnorm import script, tokens  # noqa: E402
@@ -60,7 +60,7 @@ def train_both(rows: list[dict[str, Any]]) -> CategoryModel:
 
 
 def accuracy(
-    rows: list[dict[str, Any]], policy: ClassifyPolicy, model: CategoryModel | None
+    rows: list[dict[str, Any]], policy: Policy, model: CategoryModel | None
 ) -> dict[str, Any]:
     results = [classify(r["text"], policy, model) for r in rows]
     cat_true, cat_pred = [r["category"] for r in rows], [c.category for c in results]
@@ -97,7 +97,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def timing(
-    texts: list[str], policy: ClassifyPolicy, model: CategoryModel | None, repeat: int
+    texts: list[str], policy: Policy, model: CategoryModel | None, repeat: int
 ) -> dict[str, float]:
     for text in texts:  # warm-up: jieba's dictionary, the keyword regexes, sklearn's first call
         classify(text, policy, model)
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
 
-    policy = load_classify_policy(args.policy)
+    policy = load_policy(args.policy)
     rows = load_rows(args.data)
     train_rows = [r for r in rows if r["split"] == "train"]
     test_rows = [r for r in rows if r["split"] == "test"]

@@ -6,8 +6,7 @@ config/policy.toml. Every default is docs/process.md's, so a missing section is 
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
+import re
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -22,6 +21,9 @@ class Category(BaseModel):
     code: str
     name_zh: str
     name_en: str
+    # Chinese words `#category` accepts for this code (the first is the one #help shows);
+    # when absent, `name_zh` up to its first bracket.
+    aliases_zh: list[str] = Field(default_factory=list)
     description: str = ""
     # Chinese keywords match inside a word but not across a word boundary (jieba); English
     # ones match whole words, `*` allows a suffix.
@@ -30,6 +32,11 @@ class Category(BaseModel):
     # The lowest severity a case of this category gets (seed 004: a product-quality complaint
     # is at least important).
     severity: Severity = "general"
+
+    @property
+    def words_zh(self) -> list[str]:
+        """The Chinese words staff may write for this category, the one shown in #help first."""
+        return self.aliases_zh or [re.split(r"[（(]", self.name_zh, maxsplit=1)[0].strip()]
 
 
 class SeveritySignal(BaseModel):
@@ -49,6 +56,11 @@ class SeverityPolicy(BaseModel):
         default_factory=lambda: {"CNY": 1.0, "USD": 7.2, "HKD": 0.92}
     )
     signals: list[SeveritySignal] = Field(default_factory=list)
+    # Chinese words `#severity` accepts besides the level's English name (the first is the one
+    # #help shows).
+    words_zh: dict[Severity, list[str]] = Field(
+        default_factory=lambda: {"general": ["一般"], "important": ["重要"], "major": ["重大"]}
+    )
 
 
 class ClassifierPolicy(BaseModel):
@@ -75,20 +87,6 @@ class RoutingPolicy(BaseModel):
     # complainant's name or address, unless the operator allows it here.
     identity_visible_outside_intake: bool = False
     pseudonym_prefix: str = "投诉人"
-
-
-class ClassifyPolicy(BaseModel):
-    """The sections classification and routing read; the root Policy is a superset of it."""
-
-    categories: list[Category] = Field(default_factory=list)
-    severity: SeverityPolicy = SeverityPolicy()
-    classifier: ClassifierPolicy = ClassifierPolicy()
-    routing: RoutingPolicy = RoutingPolicy()
-
-
-def load_classify_policy(path: Path | str) -> ClassifyPolicy:
-    with open(path, "rb") as f:
-        return ClassifyPolicy.model_validate(tomllib.load(f))
 
 
 def severity_rank(level: Severity) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +65,17 @@ class Settings(BaseSettings):
     # Mails per ingest message (PostgreSQL): one transaction and one broker round trip for
     # many mails. Smaller batches spread a fetch over more worker threads.
     ingest_batch: int = Field(default=20, ge=1, le=500)
+    # The learned classifier: `complaintdesk classify --retrain` writes it, the workers read it.
+    model_path: Path = PROJECT_ROOT / "var" / "classifier.pkl"
+    # Run Dramatiq's own Prometheus exporter in the workers (dramatiq_prom_port, 9191).
+    worker_metrics: bool = False
+
+    @field_validator("worker_metrics", mode="before")
+    @classmethod
+    def _on_words(cls, value: object) -> object:
+        # As the variable was always read: 1, true or yes (any case) turn it on, anything else
+        # (empty, "off", a typo) leaves it off rather than stopping the worker.
+        return value.strip().lower() in ("1", "true", "yes") if isinstance(value, str) else value
 
 
 @lru_cache(maxsize=1)

@@ -4,8 +4,6 @@ mid-run."""
 
 from __future__ import annotations
 
-import os
-
 from config.settings import get_settings
 from workers import wiring
 from workers.app import App
@@ -17,7 +15,7 @@ broker.add_middleware(Sweeper())
 
 
 wiring.warm_up()
-if os.environ.get("COMPLAINTDESK_WORKER_METRICS", "").lower() in ("1", "true", "yes"):
+if app.settings.worker_metrics:
     # Dramatiq's exporter (actor counts, durations, retries) on dramatiq_prom_port (9191).
     from dramatiq.middleware.prometheus import Prometheus
 

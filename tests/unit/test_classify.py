@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from config.policy_classify import ClassifyPolicy, load_classify_policy
+from config.policy import Policy, load_policy
 from config.settings import PROJECT_ROOT
 from workers.triage.model import CategoryModel, ModelFileError, SeverityModel, train
 from workers.triage.classify import (
@@ -37,8 +37,8 @@ SCRIPT_CATEGORY_ACCURACY_FLOOR = 0.68
 
 
 @pytest.fixture(scope="module")
-def policy() -> ClassifyPolicy:
-    return load_classify_policy(PROJECT_ROOT / "config" / "policy.toml")
+def policy() -> Policy:
+    return load_policy(PROJECT_ROOT / "config" / "policy.toml")
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from sqlalchemy import select
 from models import Attachment, Case, Event, Message
 from models.db import session_scope
 from models.types import utcnow
-from workers.intake import filing as intake
 from workers.app import App
 from workers.mail.attachment_check import flag_attachment
 from workers.intake.attachments import attachment_path
@@ -136,7 +135,7 @@ def test_a_mail_without_message_id_or_attachments(app: App) -> None:
 def test_too_many_attachments_files_the_first_and_says_so_before_case_opened(
     app: App, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(intake, "MAX_ATTACHMENTS", 2)
+    monkeypatch.setattr(app.policy.limits, "max_attachments", 2)
     parts = [ParsedAttachment(f"{i}.txt", "text/plain", f"part {i}".encode()) for i in range(3)]
     with session_scope(app.db_url) as s:
         case = open_case(s, app, _mail(attachments=parts), _raw(s, "three"), AT)
@@ -164,7 +163,7 @@ def test_a_follow_up_keeps_pending_events_first(
         assert case is not None
         raw = _raw(s, "five")
         s.add(Event(raw_message_id=raw.id, case_id=case.id, kind="correlation_refused"))
-        monkeypatch.setattr(intake, "MAX_ATTACHMENTS", 1)  # its event is written right away
+        monkeypatch.setattr(app.policy.limits, "max_attachments", 1)  # its event is written right away
         parts = [ParsedAttachment(f"{i}.txt", "text/plain", b"x") for i in range(2)]
         filed = file_message(s, app, case, _mail(attachments=parts, subject="补充"), raw, "other")
         assert filed.id is not None

@@ -6,12 +6,13 @@ import re
 
 import pytest
 
-from config.policy_classify import Category, ClassifyPolicy, load_classify_policy
+from config.policy import Policy, load_policy
+from config.policy_classify import Category
 from config.policy_staff import StaffMember
 from config.settings import PROJECT_ROOT
 from workers.triage.route import pseudonymise, route
 
-POLICY = ClassifyPolicy(
+POLICY = Policy(
     categories=[
         Category(code="privacy", name_zh="用户信息泄露", name_en="Privacy", group="legal"),
         Category(code="other", name_zh="其他", name_en="Other", group="intake"),
@@ -77,7 +78,7 @@ def test_only_major_cases_notify_leadership(severity: str, notify: bool) -> None
 
 
 def test_the_policy_file_routes_every_category() -> None:
-    policy = load_classify_policy(PROJECT_ROOT / "config" / "policy.toml")
+    policy = load_policy(PROJECT_ROOT / "config" / "policy.toml")
     staff = [member(f"s{i}", [c.group]) for i, c in enumerate(policy.categories)]
     for category in policy.categories:
         assert route(category.code, "general", policy, staff, {}).group == category.group

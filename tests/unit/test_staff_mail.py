@@ -21,8 +21,8 @@ from tests.unit.casemail import (
     staff_reply,
     text_of,
 )
+from tests.unit.staffcommands import HELP_TEXT
 from workers.app import App
-from workers.casework.commands import HELP_TEXT
 from workers.intake.correlate import Correlation
 from workers.mail.parse import parse_mail
 from workers.casework.staff_auth import authorize, parse_authentication_results

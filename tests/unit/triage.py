@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from config.settings import get_settings
 from models import Case, Event
 from models.db import session_scope
-from workers.triage import model as classifier_model
 from workers.app import App
 from workers.intake.raw_store import store_raw
 from tests.actors import actor
@@ -29,7 +29,10 @@ def isolated_model_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     """Where the worker and `classify --retrain` keep the model in this test: a fresh folder,
     so that no test sees a model a developer trained in var/."""
     path = tmp_path / "classifier.pkl"
-    monkeypatch.setattr(classifier_model, "DEFAULT_MODEL_PATH", path)
+    # The app fixture's Settings read the variable (autouse fixtures run first); the CLI
+    # reads the process's settings.
+    monkeypatch.setenv("COMPLAINTDESK_MODEL_PATH", str(path))
+    monkeypatch.setattr(get_settings(), "model_path", path)
     return path
 
 

@@ -301,9 +301,7 @@ def notice_recipients(app: App, case: Case) -> list[StaffMember]:
     assignee = next((s for s in staff if s.id == case.assignee), None)
     if assignee is not None:
         return [assignee]
-    routing = getattr(app.policy, "routing", None)
-    intake = getattr(routing, "intake_group", "intake")
-    return [m for m in members_of(staff, intake) if m.on_duty]
+    return [m for m in members_of(staff, app.policy.routing.intake_group) if m.on_duty]
 
 
 def tell_staff(

@@ -32,12 +32,8 @@ from workers.outbound.letters import (
 from workers.outbound.render import is_english
 from workers.outbound.staff_letters import notify_staff, staff_summary
 from workers.clock.rules import extended_due
-from workers.casework.commands import (
-    Command,
-    command_trigger,
-    merged_refusal,
-    message_for,
-)
+from workers.casework.command_parse import Command, message_for
+from workers.casework.command_plan import command_trigger, merged_refusal
 from workers.casework.lifecycle import apply_trigger
 from workers.triage.staff_notice import queue_leadership_notice
 from workers.mail.parse import ParsedMail

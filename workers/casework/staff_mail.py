@@ -2,7 +2,7 @@
 
 Called by `workers.casework.follow_up` for a mail filed on a case whose sender claims a staff address.
 A verified mail (`workers.casework.staff_auth`) has its commands planned over the case's state
-(`commands.plan`), then applied in order: transitions through `lifecycle.apply_trigger`, the
+(`command_plan.plan`), then applied in order: transitions through `lifecycle.apply_trigger`, the
 other commands on the case row, each with its Event. Commands that send text mail it to the
 complainant with the matching template; every mail is keyed on the staff mail's Message-ID and
 the command's index, so a rerun never mails twice. Last, the staff member receives a transcript
@@ -24,14 +24,13 @@ from models import Case, Event
 from workers.app import App
 from workers.outbound.letters import language_of
 from workers.outbound.staff_letters import notify_staff, staff_summary
-from workers.casework.commands import (
-    CATEGORIES,
-    HELP_TEXT,
+from workers.casework.command_parse import (
     CommandMail,
-    Outcome,
+    help_text,
     parse_command_mail,
-    plan,
+    vocabulary_of,
 )
+from workers.casework.command_plan import Outcome, plan
 from workers.mail.parse import ParsedMail, detect_language
 from workers.casework.staff_actions import HANDLERS, Run, record, state_text
 from workers.casework.staff_auth import StaffAuth
@@ -55,9 +54,7 @@ class Done:
 
 def read_commands(app: App, mail: ParsedMail) -> CommandMail:
     """The commands of a mail, checked against this installation's categories and staff."""
-    categories = [c.code for c in app.policy.categories] or list(CATEGORIES)
-    ids = [g.id for g in app.policy.groups] + [s.id for s in app.policy.staff]
-    return parse_command_mail(mail.body_text, categories=categories, assignees=ids or None)
+    return parse_command_mail(mail.body_text, vocabulary_of(app.policy))
 
 
 def staff_language(app: App, mail: ParsedMail, commands: CommandMail) -> str:
@@ -84,7 +81,8 @@ def run_staff_mail(
     outcomes = plan(commands.commands, State(case.status), reviewed=reviewed)
     done = [execute(run, index, outcome) for index, outcome in enumerate(outcomes)]
     wants_help = any(o.ok and o.command.name == "help" for o in outcomes)
-    send_transcript(run, done, HELP_TEXT[run.language] if wants_help else "")
+    help_wanted = help_text(run.language, vocabulary_of(run.app.policy)) if wants_help else ""
+    send_transcript(run, done, help_wanted)
     return run.outbound
 
 

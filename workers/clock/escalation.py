@@ -8,11 +8,12 @@ it has none, the next rung), then the leadership group.
 
 from __future__ import annotations
 
+from config.policy_classify import RoutingPolicy
 from config.policy_staff import Group, StaffMember, members_of
 
-# The routing policy's defaults (config/policy_classify.RoutingPolicy); callers pass its values.
-INTAKE_GROUP = "intake"
-LEADERSHIP_GROUP = "leadership"
+# The routing policy's defaults; callers pass the policy's values.
+INTAKE_GROUP = RoutingPolicy().intake_group
+LEADERSHIP_GROUP = RoutingPolicy().leadership_group
 
 
 def _by_id(staff: list[StaffMember], staff_id: str | None) -> StaffMember | None:

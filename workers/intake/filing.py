@@ -20,9 +20,6 @@ from workers.mail.parse import ParsedMail
 # commit, so concurrent ingests never share a number.
 _NEXT = text("INSERT INTO case_counter (year, last) VALUES (:y, 1) ON CONFLICT (year) "
              "DO UPDATE SET last = case_counter.last + 1 RETURNING last")
-# Attachments filed per mail; the rest stay in the raw mail. Real evidence is a few dozen
-# files; 10,000 one-line parts took 30 s to write one by one (and are a way to fill a disk).
-MAX_ATTACHMENTS = 500
 # Shown with the charset notes when parse had to guess: staff read such text with care.
 UNCERTAIN = "uncertain: charset guessed, compare with the original mail"
 
@@ -87,12 +84,13 @@ def file_message(
                   subject=mail.subject, body_text=mail.body_text, language=mail.language,
                   charset_notes=charset_notes(mail))
     insert_as_loaded(session, msg)
-    if len(mail.attachments) > MAX_ATTACHMENTS:
+    most = app.policy.limits.max_attachments
+    if len(mail.attachments) > most:
         session.add(Event(case_id=case.id, raw_message_id=raw.id, kind="attachments_not_filed",
-                          detail={"filed": MAX_ATTACHMENTS, "total": len(mail.attachments),
-                                  "reason": f"more than {MAX_ATTACHMENTS} attachments; the rest "
+                          detail={"filed": most, "total": len(mail.attachments),
+                                  "reason": f"more than {most} attachments; the rest "
                                             "are in the original mail"}))
-    for att in mail.attachments[:MAX_ATTACHMENTS]:
+    for att in mail.attachments[:most]:
         digest = store_attachment(app.settings.attachments_dir, att.payload)
         session.add(Attachment(message_id=msg.id, filename=att.filename[:255],
                                content_type=att.content_type[:255], size=len(att.payload),

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Annotated
 import charset_normalizer
 import typer
 
-from config.policy_classify import SEVERITIES, ClassifyPolicy, load_classify_policy
+from config.policy import Policy, load_policy
+from config.policy_classify import SEVERITIES
 from config.settings import get_settings
 
 if TYPE_CHECKING:  # jieba and scikit-learn load only when the command runs
@@ -49,7 +50,10 @@ JsonlOption = Annotated[
     ),
 ]
 ModelOption = Annotated[
-    Path | None, typer.Option("--model", help="The model file; default: var/classifier.pkl.")
+    Path | None, typer.Option(
+        "--model",
+        help="The model file; default: the settings' model_path (COMPLAINTDESK_MODEL_PATH).",
+    )
 ]
 PolicyOption = Annotated[
     Path | None,
@@ -75,18 +79,18 @@ def classify_command(
     policy_file: PolicyOption = None,
 ) -> None:
     """Classify one mail (.eml) or plain text read from stdin; or retrain the model."""
-    from workers.triage.model import DEFAULT_MODEL_PATH
     from workers.triage.classify import classify
 
-    policy = load_classify_policy(policy_file or get_settings().policy_file)
+    settings = get_settings()
+    policy = load_policy(policy_file or settings.policy_file)
     if do_retrain:
-        _retrain(policy, model_path or DEFAULT_MODEL_PATH, from_jsonl, as_json)
+        _retrain(policy, model_path or settings.model_path, from_jsonl, as_json)
         return
     raw = typer.get_binary_stream("stdin").read()
     if not raw.strip():
         typer.echo("nothing on stdin: pipe in a mail (.eml) or a text", err=True)
         raise typer.Exit(2)
-    result = classify(complaint_text(raw), policy, _load_model(model_path or DEFAULT_MODEL_PATH))
+    result = classify(complaint_text(raw), policy, _load_model(model_path or settings.model_path))
     _print_result(result, policy, as_json)
 
 
@@ -144,7 +148,7 @@ def _load_model(path: Path) -> CategoryModel | None:
         return None
 
 
-def _print_result(result: Classification, policy: ClassifyPolicy, as_json: bool) -> None:
+def _print_result(result: Classification, policy: Policy, as_json: bool) -> None:
     if as_json:
         data = {"category": result.category, "severity": result.severity,
                 "confidence": result.confidence, "reasons": result.reasons,
@@ -161,7 +165,7 @@ def _print_result(result: Classification, policy: ClassifyPolicy, as_json: bool)
 
 
 def _retrain(
-    policy: ClassifyPolicy, model_path: Path, from_jsonl: Path | None, as_json: bool
+    policy: Policy, model_path: Path, from_jsonl: Path | None, as_json: bool
 ) -> None:
     from workers.triage.model import retrain
 

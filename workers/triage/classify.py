@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from config.policy import Policy
 from config.policy_classify import (
     FALLBACK_CATEGORY,
     SEVERITIES,
-    ClassifyPolicy,
     Severity,
     SeverityPolicy,
     severity_rank,
@@ -67,7 +67,7 @@ class Classification:
 class Rule:
     name: str
     description: str
-    check: Callable[[str, ClassifyPolicy], list[RuleHit]]
+    check: Callable[[str, Policy], list[RuleHit]]
 
 
 # --- matching -----------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def amount_level(value: float, policy: SeverityPolicy) -> Severity:
 # --- rules --------------------------------------------------------------------------------
 
 
-def check_category_keywords(text: str, policy: ClassifyPolicy) -> list[RuleHit]:
+def check_category_keywords(text: str, policy: Policy) -> list[RuleHit]:
     hits = []
     for category in policy.categories:
         words = find_words(text, category.keywords)
@@ -229,7 +229,7 @@ def check_category_keywords(text: str, policy: ClassifyPolicy) -> list[RuleHit]:
     return hits
 
 
-def check_amounts(text: str, policy: ClassifyPolicy) -> list[RuleHit]:
+def check_amounts(text: str, policy: Policy) -> list[RuleHit]:
     hits = []
     for words, value in find_amounts(text, policy.severity.exchange_rates):
         level = amount_level(value, policy.severity)
@@ -238,7 +238,7 @@ def check_amounts(text: str, policy: ClassifyPolicy) -> list[RuleHit]:
     return hits
 
 
-def check_severity_signals(text: str, policy: ClassifyPolicy) -> list[RuleHit]:
+def check_severity_signals(text: str, policy: Policy) -> list[RuleHit]:
     hits = []
     for signal in policy.severity.signals:
         words = find_words(text, signal.keywords, signal.patterns)
@@ -281,7 +281,7 @@ class CategoryChoice:
 
 
 def decide_category(
-    scores: dict[str, float], hits: list[RuleHit], policy: ClassifyPolicy
+    scores: dict[str, float], hits: list[RuleHit], policy: Policy
 ) -> CategoryChoice:
     """The best-scoring category, or the fallback category when unsure."""
     ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -303,7 +303,7 @@ def decide_category(
 
 
 def decide_severity(
-    hits: list[RuleHit], candidates: tuple[str, ...], policy: ClassifyPolicy
+    hits: list[RuleHit], candidates: tuple[str, ...], policy: Policy
 ) -> tuple[Severity, str]:
     """The highest signal or category floor, with the words that set it."""
     floors = {c.code: c.severity for c in policy.categories if c.code in candidates}
@@ -336,13 +336,13 @@ def severity_from_model(
     return RuleHit("severity_model", "staff_severities", (evidence,), learnt)
 
 
-def _usable(model: CategoryModel | SeverityModel, policy: ClassifyPolicy) -> bool:
+def _usable(model: CategoryModel | SeverityModel, policy: Policy) -> bool:
     """Whether the model has seen enough staff-confirmed cases to join the rules."""
     return model.examples_count >= policy.classifier.min_examples
 
 
 def classify(
-    text: str, policy: ClassifyPolicy, model: CategoryModel | None = None
+    text: str, policy: Policy, model: CategoryModel | None = None
 ) -> Classification:
     normalised = normalise(text)
     hits = [hit for rule in CHAIN for hit in rule.check(normalised, policy)]

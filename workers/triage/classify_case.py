@@ -75,15 +75,9 @@ def _load(path: Path) -> CategoryModel | None:
 _models = _ModelCache()
 
 
-def model_path() -> Path:
-    """Where `complaintdesk classify --retrain` writes the model (one place: classifier_model)."""
-    from workers.triage import model as classifier_model
-
-    return classifier_model.DEFAULT_MODEL_PATH
-
-
-def current_model() -> CategoryModel | None:
-    return _models.get(model_path())
+def current_model(app: App) -> CategoryModel | None:
+    """The model `complaintdesk classify --retrain` wrote (settings.model_path), if any."""
+    return _models.get(app.settings.model_path)
 
 
 def classification_record(result: Classification, model: CategoryModel | None) -> dict[str, Any]:

@@ -22,10 +22,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
-from config.settings import PROJECT_ROOT
 from workers.mail.textnorm import normalise, segment
 
-DEFAULT_MODEL_PATH = PROJECT_ROOT / "var" / "classifier.pkl"
 # Bump when the pipeline's shape changes: an older file is then refused and rebuilt.
 MODEL_VERSION = 1
 

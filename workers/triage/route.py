@@ -13,7 +13,8 @@ import string
 from dataclasses import dataclass
 from email.utils import parseaddr
 
-from config.policy_classify import ClassifyPolicy, severity_rank
+from config.policy import Policy
+from config.policy_classify import severity_rank
 from config.policy_staff import StaffMember, members_of
 
 
@@ -28,7 +29,7 @@ class RoutingDecision:
 def route(
     category: str,
     severity: str,
-    policy: ClassifyPolicy,
+    policy: Policy,
     staff: list[StaffMember],
     open_counts: dict[str, int],
 ) -> RoutingDecision:

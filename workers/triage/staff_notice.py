@@ -20,7 +20,7 @@ from sqlmodel import Session
 from config.policy_staff import StaffMember, members_of
 from models import Attachment, Case, Event, Message, OutboundEmail
 from workers.app import App
-from workers.casework.commands import HELP_TEXT
+from workers.casework.command_parse import help_text, vocabulary_of
 from workers.outbound.letters import organisation, severity_label, stage_label
 from workers.outbound.outbox import queue_reply
 from workers.outbound.staff_letters import group_name, member_name, staff_request, staff_summary
@@ -122,7 +122,8 @@ def notification_context(session: Session, app: App, case: Case, member: StaffMe
             "needs_review": bool(classification.get("needs_review")),
             "confidence": classification.get("confidence"),
             "category_codes": [c.code for c in app.policy.categories],
-            "help_text": HELP_TEXT.get(language, HELP_TEXT["en"]),
+            "help_text": help_text(language if language == "zh-CN" else "en",
+                                   vocabulary_of(app.policy)),
             **complaint_context(session, app, case, staff_view(app, case, member, language),
                                 loaded)}
 

@@ -17,14 +17,16 @@ from workers.triage.route_case import RouteBatch, route_stored
 
 @stage_actor
 def classify_case(case_id: int) -> None:
-    if classify_stored(current_app(), case_id, current_model()):
+    app = current_app()
+    if classify_stored(app, case_id, current_model(app)):
         hops.to_route([case_id])
 
 
 @stage_actor
 def classify_batch(case_ids: list[int]) -> None:
     """The new cases of one ingest batch; a case that fails goes on alone (classify_case)."""
-    run_batch(ClassifyBatch(current_app(), current_model()), case_ids)
+    app = current_app()
+    run_batch(ClassifyBatch(app, current_model(app)), case_ids)
 
 
 @stage_actor

@@ -1,34 +1,26 @@
-"""The staff command language: parse the `#` lines at the top of a staff mail, and plan them.
+"""The staff command language: parse the `#` lines at the top of a staff mail. Pure.
 
 A staff member works a case by replying with command lines first (`#resolve` / `#办结`, blank
 lines between them allowed), then the message text, then the quote their client adds. Arguments
-are checked here, at parse time, so the confirmation mail can say exactly what was wrong.
-`plan` runs the commands in order over the state machine (pure), giving per command whether it
-applied or why not; a refused command does not stop the ones after it. The lifecycle actor
-records the steps and builds the staff confirmation from the outcomes.
+are checked here, at parse time, so the confirmation mail can say exactly what was wrong; the
+words that come from the policy file (category codes and their Chinese words, the severities'
+Chinese words, the ids #assign accepts) arrive as a `Vocabulary`. Next: `command_plan.plan`
+runs the parsed commands over the case's state.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from config.policy import Policy
+from config.policy_classify import SEVERITIES
+from workers.casework.transitions import Trigger
 from workers.mail.quoting import strip_quoted
 from workers.mail.textnorm import to_simplified
-from workers.casework.transitions import (
-    REFUSAL_MESSAGES,
-    STATE_LABELS,
-    Actor,
-    Refusal,
-    State,
-    Step,
-    TransitionRefused,
-    Trigger,
-    apply,
-)
 
 
 class Arg(StrEnum):
@@ -75,8 +67,8 @@ SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("category", ("分类",), Arg.CATEGORY, None, False, "<code>",
                 "更改分类", "change the category"),
     CommandSpec("severity", ("级别", "等级"), Arg.SEVERITY, None, False,
-                "general|important|major", "更改级别：一般|重要|重大",
-                "change the severity: general|important|major"),
+                "{levels}", "更改级别：{levels_zh}",
+                "change the severity: {levels}"),
     CommandSpec("extend", ("延期",), Arg.EXTEND, None, False, "<n> <reason>",
                 "延长办理期限 n 个工作日（须说明理由）",
                 "extend the deadline by n working days (a reason is required)"),
@@ -111,21 +103,9 @@ SPECS: tuple[CommandSpec, ...] = (
 _BY_NAME = {spec.name: spec for spec in SPECS}
 _USAGE_ZH = {
     "<reason>": "<理由>", "[text]": "[内容]", "<group|staff>": "<小组|工作人员>",
-    "<code>": "<分类代码>", "general|important|major": "一般|重要|重大",
+    "<code>": "<分类代码>", "{levels}": "{levels_zh}",
     "<n> <reason>": "<工作日天数> <理由>", "<TS-2026-000123>": "<TS-2026-000123>",
     "[how]": "[方式]",
-}  # fmt: skip
-
-CATEGORIES: tuple[str, ...] = (
-    "privacy", "false_advertising", "misconduct", "service_quality", "product_quality",
-    "after_sales", "transaction", "violation", "network_security", "staff_behaviour", "other",
-)  # fmt: skip
-_CATEGORY_ZH = {
-    "用户信息泄露": "privacy", "隐私": "privacy", "虚假宣传": "false_advertising",
-    "不当行为": "misconduct", "服务质量": "service_quality", "商品质量": "product_quality",
-    "产品质量": "product_quality", "售后服务": "after_sales", "售后": "after_sales",
-    "交易纠纷": "transaction", "违规行为": "violation", "网络安全": "network_security",
-    "员工行为": "staff_behaviour", "其他": "other",
 }  # fmt: skip
 
 # docs/process.md#acceptance: the grounds for not accepting, with the words staff write.
@@ -138,32 +118,11 @@ REJECT_REASONS: dict[str, tuple[str, ...]] = {
     "out_of_time": ("超过时限", "超时", "逾期"),
     "out_of_scope": ("不属于受理范围", "不属于范围", "超出范围"),
 }
-SEVERITIES: dict[str, str] = {
-    "general": "general", "一般": "general",
-    "important": "important", "重要": "important",
-    "major": "major", "重大": "major",
-}  # fmt: skip
 MAX_EXTENSION_DAYS = 30  # catches a typo such as "#extend 300" before it reaches a deadline
 _CASE_NUMBER = re.compile(r"^[\[【［]?([A-Za-z][A-Za-z0-9]*-\d{4}-\d+)[\]】］]?$")
 _DAYS = re.compile(r"^(\d+)(个工作日|工作日|天|日|d)?$", re.IGNORECASE)
 _ENGLISH_WORD = re.compile(r"[A-Za-z][A-Za-z_-]*")
 _TRAILING_PUNCTUATION = "，。,.;；、!！"
-# States in which a decision deadline runs, so that an extension means something.
-_EXTENDABLE = frozenset(
-    {State.RECEIVED, State.ACCEPTED, State.REVIEW_REQUESTED, State.UNDER_REVIEW}
-)
-# Commands that write to the complainant without moving the case, as the refusals name them.
-SENDS_TEXT: dict[str, tuple[str, str]] = {
-    "reply": ("发送进展答复", "send a progress reply"),
-    "need-info": ("要求补充材料", "ask for information"),
-    "extend": ("延期", "extend the deadline"),
-    "consent": ("记录同意延期", "record the consent to an extension"),
-}
-# A case in these states is finished for the complainant: mail from staff there would
-# contradict what they were told (withdrawn, closed, final). A reopen comes first where allowed.
-_FINISHED = frozenset(
-    {State.WITHDRAWN, State.CLOSED, State.NOT_ACCEPTED, State.REVIEW_RESOLVED}
-)
 
 
 @dataclass(frozen=True)
@@ -185,32 +144,35 @@ class CommandMail:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What one command did, for the staff confirmation mail."""
+class Vocabulary:
+    """The words of the policy file that commands take."""
 
-    command: Command
-    ok: bool
-    state: State  # the case's state after this command
-    steps: tuple[Step, ...] = ()
-    refusal: Refusal | None = None
+    # Category code → its Chinese words, the one #help shows first; in the policy's order.
+    categories: Mapping[str, tuple[str, ...]]
+    # Severity level, lowest first → its Chinese words, the one #help shows first.
+    severities: Mapping[str, tuple[str, ...]]
+    # The group and staff ids #assign accepts; None accepts any id.
+    assignees: Collection[str] | None = None
 
 
-def parse_command_mail(
-    body: str,
-    *,
-    categories: Collection[str] = CATEGORIES,
-    assignees: Collection[str] | None = None,
-) -> CommandMail:
-    """The commands at the top of a staff mail and the text under them.
+def vocabulary_of(policy: Policy) -> Vocabulary:
+    """This installation's categories, severity words, groups and staff."""
+    ids = [g.id for g in policy.groups] + [s.id for s in policy.staff]
+    return Vocabulary(
+        categories={c.code: tuple(c.words_zh) for c in policy.categories},
+        severities={level: tuple(policy.severity.words_zh.get(level, ())) for level in SEVERITIES},
+        assignees=ids or None,
+    )
 
-    `assignees` are the group and staff ids `#assign` accepts; None accepts any id.
-    """
+
+def parse_command_mail(body: str, vocabulary: Vocabulary) -> CommandMail:
+    """The commands at the top of a staff mail and the text under them."""
     lines = strip_quoted(body).lstrip("\ufeff").split("\n")
     end = next((i for i, line in enumerate(lines) if line.strip() and not _is_hash(line)), None)
     head, tail = (lines, []) if end is None else (lines[:end], lines[end:])
     text = "\n".join(tail).strip()
     commands = [
-        _check_text(parse_command_line(line, categories, assignees), text)
+        _check_text(parse_command_line(line, vocabulary), text)
         for line in head
         if line.strip()
     ]
@@ -221,9 +183,7 @@ def _is_hash(line: str) -> bool:
     return line.lstrip().startswith(("#", "＃"))
 
 
-def parse_command_line(
-    line: str, categories: Collection[str] = CATEGORIES, assignees: Collection[str] | None = None
-) -> Command:
+def parse_command_line(line: str, vocabulary: Vocabulary) -> Command:
     """One `#command args` line, its arguments checked."""
     written = line.strip()
     rest = written[1:].lstrip()
@@ -237,7 +197,7 @@ def parse_command_line(
             f"未知命令 #{word}，发送 #帮助 查看命令列表",
         )
     argument = rest[word_len:].lstrip(" \t\u3000:：").strip()
-    return _parse_argument(spec, argument, written, categories, assignees)
+    return _parse_argument(spec, argument, written, vocabulary)
 
 
 def _match_name(rest: str) -> tuple[CommandSpec | None, int]:
@@ -254,6 +214,9 @@ def _match_name(rest: str) -> tuple[CommandSpec | None, int]:
     return max(candidates, key=lambda c: c[1], default=(None, 0))
 
 
+def spec_of(name: str) -> CommandSpec | None:
+    """The command called `name` (its canonical English name)."""
+    return _BY_NAME.get(name)
 
 
 def _simplified(text: str) -> str:
@@ -265,8 +228,7 @@ def _parse_argument(
     spec: CommandSpec,
     argument: str,
     line: str,
-    categories: Collection[str],
-    assignees: Collection[str] | None,
+    vocabulary: Vocabulary,
 ) -> Command:
     match spec.arg:
         case Arg.NONE:
@@ -276,11 +238,11 @@ def _parse_argument(
         case Arg.REASON:
             return _reason(spec, argument, line)
         case Arg.TARGET:
-            return _target(spec, argument, line, assignees)
+            return _target(spec, argument, line, vocabulary.assignees)
         case Arg.CATEGORY:
-            return _category(spec, argument, line, categories)
+            return _category(spec, argument, line, vocabulary.categories)
         case Arg.SEVERITY:
-            return _severity(spec, argument, line)
+            return _severity(spec, argument, line, vocabulary.severities)
         case Arg.EXTEND:
             return _extension(spec, argument, line)
         case Arg.CASE:
@@ -381,12 +343,13 @@ def _target(
     return Command(spec.name, (target,), line)
 
 
-def _category(spec: CommandSpec, argument: str, line: str, categories: Collection[str]) -> Command:
+def _category(
+    spec: CommandSpec, argument: str, line: str, categories: Mapping[str, tuple[str, ...]]
+) -> Command:
     word = _single_word(spec, argument, line, ("category code", "分类代码"))
     if isinstance(word, Command):
         return word
-    code = word.lower()
-    code = _CATEGORY_ZH.get(_simplified(word), code)
+    code = category_code(word, categories)
     if code not in categories:
         known = ", ".join(categories)
         return _failed(
@@ -398,19 +361,46 @@ def _category(spec: CommandSpec, argument: str, line: str, categories: Collectio
     return Command(spec.name, (code,), line)
 
 
-def _severity(spec: CommandSpec, argument: str, line: str) -> Command:
+def category_code(word: str, categories: Mapping[str, tuple[str, ...]]) -> str:
+    """The code a staff member means by `word`: the code of the category it is a Chinese word
+    for (simplified or traditional), else the word itself in lower case."""
+    simplified = _simplified(word)
+    found = (code for code, words in categories.items()
+             if simplified in {_simplified(w) for w in words})  # fmt: skip
+    return next(found, word.lower())
+
+
+def severity_level(word: str, severities: Mapping[str, tuple[str, ...]]) -> str | None:
+    """The severity `word` names, in English (any case) or in one of its Chinese words."""
+    simplified = _simplified(word).lower()
+    found = (level for level, words in severities.items()
+             if simplified == level or simplified in {_simplified(w).lower() for w in words})  # fmt: skip
+    return next(found, None)
+
+
+def severity_words(severities: Mapping[str, tuple[str, ...]]) -> tuple[list[str], list[str]]:
+    """The levels in English and in their first Chinese words (English where none), lowest
+    first, as #help and the error messages name them."""
+    return list(severities), [words[0] if words else level for level, words in severities.items()]
+
+
+def _severity(
+    spec: CommandSpec, argument: str, line: str, severities: Mapping[str, tuple[str, ...]]
+) -> Command:
+    levels, levels_zh = severity_words(severities)
     word = _single_word(
-        spec, argument, line, ("severity: general|important|major", "级别：一般|重要|重大")
+        spec, argument, line, (f"severity: {'|'.join(levels)}", f"级别：{'|'.join(levels_zh)}")
     )
     if isinstance(word, Command):
         return word
-    level = SEVERITIES.get(_simplified(word).lower())
+    level = severity_level(word, severities)
     if level is None:
+        expected = " or ".join(filter(None, (", ".join(levels[:-1]), levels[-1])))
         return _failed(
             spec.name,
             line,
-            f"unknown severity '{word}'; expected general, important or major",
-            f"未知级别「{word}」，可用：一般、重要、重大",
+            f"unknown severity '{word}'; expected {expected}",
+            f"未知级别「{word}」，可用：{'、'.join(levels_zh)}",
         )
     return Command(spec.name, (level,), line)
 
@@ -482,82 +472,11 @@ def _is_free(command: Command) -> bool:
     return spec.arg == Arg.FREE or (spec.arg == Arg.REASON and len(command.args) == 2)
 
 
-def command_trigger(command: Command) -> Trigger | None:
-    """The state-machine trigger a command pulls; None for commands that only record or send."""
-    spec = _BY_NAME.get(command.name)
-    return spec.trigger if spec and not command.error else None
-
-
-def command_effect(command: Command, state: State, *, reviewed: bool = False) -> Outcome:
-    """What `command` does to a case in `state`: the steps, or why it is refused."""
-    if command.error:
-        refusal = Refusal("invalid_command", command.error_zh or command.error, command.error)
-        return Outcome(command, False, state, refusal=refusal)
-    if command.name in SENDS_TEXT and state in _FINISHED:
-        return Outcome(command, False, state, refusal=finished_refusal(command.name, state,
-                                                                      reviewed=reviewed))
-    if command.name == "close" and state == State.CLOSED:
-        # Records the call-back (回访) when one is owed; the handler checks the live case and
-        # otherwise refuses as the state machine does.
-        return Outcome(command, True, state)
-    if command.name in ("extend", "consent") and state not in _EXTENDABLE:
-        return Outcome(command, False, state, refusal=_nothing_to_extend(state))
-    trigger = command_trigger(command)
-    if trigger is None:
-        return Outcome(command, True, state)
-    try:
-        steps = apply(state, trigger, Actor.STAFF, reviewed=reviewed)
-    except TransitionRefused as refused:
-        return Outcome(command, False, state, refusal=refused.refusal)
-    return Outcome(command, True, steps[-1].target, steps=tuple(steps))
-
-
-def finished_refusal(name: str, state: State, *, reviewed: bool = False) -> Refusal:
-    """Why a text-sending command is refused on a finished case, with what staff can do."""
-    if state == State.WITHDRAWN:
-        code = "withdrawn"
-    elif state == State.REVIEW_RESOLVED or (state == State.CLOSED and reviewed):
-        code = "final_review"
-    else:
-        code = "ended"
-    return _worded(code, name, state)
-
-
-def merged_refusal(name: str, into: str) -> Refusal:
-    what_zh, what_en = SENDS_TEXT.get(name, (f"#{name}", f"#{name}"))
-    return Refusal("merged", f"案件已并入 {into}，不能{what_zh}；请在 {into} 上处理。",
-                   f"The case was merged into {into}; cannot {what_en}. Work on {into} instead.")
-
-
-def _worded(code: str, name: str, state: State) -> Refusal:
-    zh, en = REFUSAL_MESSAGES[code]
-    what_zh, what_en = SENDS_TEXT[name]
-    state_zh, state_en = STATE_LABELS[state]
-    return Refusal(code, zh.format(trigger=what_zh, state=state_zh),
-                   en.format(trigger=what_en, state=state_en))
-
-
-def _nothing_to_extend(state: State) -> Refusal:
-    return Refusal(
-        "nothing_to_extend",
-        f"当前状态（{state.value}）没有正在计时的办理期限，无需延期。",
-        f"No handling deadline is running in state '{state.value}'; nothing to extend.",
-    )
-
-
-def plan(commands: Sequence[Command], state: State, *, reviewed: bool = False) -> list[Outcome]:
-    """Each command's outcome in order, each starting from the state the previous one left."""
-    outcomes = []
-    for command in commands:
-        outcome = command_effect(command, state, reviewed=reviewed)
-        outcomes.append(outcome)
-        state = outcome.state
-        reviewed = reviewed or any(s.trigger == Trigger.REVIEW_RESULT for s in outcome.steps)
-    return outcomes
-
-
-def _help_text(language: str) -> str:
+def help_text(language: str, vocabulary: Vocabulary) -> str:
+    """The #help answer: every command in both spellings, the reasons, the categories."""
     english = language == "en"
+    levels, levels_zh = severity_words(vocabulary.severities)
+    words = {"levels": "|".join(levels), "levels_zh": "|".join(levels_zh)}
     lines = [
         "Commands, one per line at the top of your reply; the text under them (above the quote)"
         " is what #reject, #need-info, #reply, #resolve and #review-result send, and what #note"
@@ -570,16 +489,13 @@ def _help_text(language: str) -> str:
         en, zh = _names(spec)
         if english:
             usage = f" {spec.usage}" if spec.usage else ""
-            lines.append(f"{en}{usage} ({zh}) - {spec.help_en}")
+            lines.append(f"{en}{usage} ({zh}) - {spec.help_en}".format(**words))
         else:
             usage = f" {_USAGE_ZH[spec.usage]}" if spec.usage else ""
-            lines.append(f"{zh}{usage} ({en}) - {spec.help_zh}")
+            lines.append(f"{zh}{usage} ({en}) - {spec.help_zh}".format(**words))
     reasons = ", ".join(f"{code} ({words[0]})" for code, words in REJECT_REASONS.items())
-    category_zh = {code: zh for zh, code in reversed(_CATEGORY_ZH.items())}
-    categories = ", ".join(f"{code} ({category_zh[code]})" for code in CATEGORIES)
+    categories = ", ".join(f"{code} ({words[0]})" if words else code
+                           for code, words in vocabulary.categories.items())  # fmt: skip
     lines.append(f"Reasons: {reasons}" if english else f"理由：{reasons}")
     lines.append(f"Categories: {categories}" if english else f"分类：{categories}")
     return "\n".join(lines)
-
-
-HELP_TEXT: dict[str, str] = {language: _help_text(language) for language in ("zh-CN", "en")}
