@@ -53,12 +53,7 @@ def test_text_on_stdin_prints_the_json_contract(run) -> None:
     assert 0 < data["confidence"] <= 1
 
 
-@pytest.mark.parametrize("parser", ["ingest", "stdlib"])
-def test_a_mail_is_classified_by_its_subject_and_body_only(
-    parser: str, run, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if parser == "stdlib":
-        monkeypatch.setitem(sys.modules, "workers.mail.parse", None)  # as before ingest had one
+def test_a_mail_is_classified_by_its_subject_and_body_only(run) -> None:
     result = run("--json", stdin=complaint_mail("密码也被改了，登录不上。", charset="gbk"))
     data = json.loads(result.stdout)
     assert data["category"] == "network_security"
@@ -120,7 +115,8 @@ def test_retrain_reads_the_database_source_when_there_is_one(
     run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     confirmed = [("积分被清零", "transaction"), ("泄露个人信息", "privacy")]
-    source = SimpleNamespace(load_confirmed_examples=lambda: confirmed)
+    source = SimpleNamespace(load_confirmed_examples=lambda: confirmed,
+                             load_confirmed_severity_examples=lambda: [])
     monkeypatch.setitem(sys.modules, "workers.triage.training_data", source)
     result = run("--retrain", "--json", model=tmp_path / "m.pkl")
     assert result.exit_code == 0, result.output
@@ -139,12 +135,6 @@ def test_retrain_skips_unknown_severities(run, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["severity_examples"] == 0
     assert "skipped 1 cases of unknown severities" in result.stderr
 
-
-def test_retrain_without_a_source_says_what_to_do(run, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "workers.triage.training_data", None)  # not written yet
-    result = run("--retrain")
-    assert result.exit_code == 2
-    assert "--from-jsonl" in result.stderr
 
 
 def test_an_unreadable_model_file_leaves_the_rules(run, tmp_path: Path) -> None:

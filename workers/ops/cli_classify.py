@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import importlib
 import json
 import re
 from collections import Counter
@@ -98,12 +97,8 @@ def complaint_text(raw: bytes) -> str:
     """Subject and body of a mail, or the text itself."""
     if not looks_like_mail(raw):
         return decode_text(raw)
-    try:
-        from workers.mail.parse import MailParseError, parse_mail
-    except ModuleNotFoundError as exc:  # the ingest parser is not there yet
-        if exc.name != "workers.mail.parse":
-            raise
-        return _stdlib_mail_text(raw)
+    from workers.mail.parse import MailParseError, parse_mail
+
     try:
         parsed = parse_mail(raw)
     except MailParseError:  # ingest would quarantine it; the standard library is lenient
@@ -212,17 +207,12 @@ def _confirmed_examples(
     """(text, category) and (text, severity) pairs staff set."""
     if from_jsonl is not None:
         return _read_jsonl(from_jsonl, "category"), _read_jsonl(from_jsonl, "severity")
-    try:
-        # By its full name (sys.modules), not as an attribute of the `workers` package.
-        training_data = importlib.import_module("workers.triage.training_data")
-    except ModuleNotFoundError as exc:
-        if exc.name != "workers.triage.training_data":
-            raise
-        typer.echo("no database source of confirmed cases yet: use --from-jsonl PATH", err=True)
-        raise typer.Exit(2) from exc
-    # A source without severities (an older module) trains the category model alone.
-    load_severities = getattr(training_data, "load_confirmed_severity_examples", list)
-    return list(training_data.load_confirmed_examples()), list(load_severities())
+    from workers.triage.training_data import (
+        load_confirmed_examples,
+        load_confirmed_severity_examples,
+    )
+
+    return load_confirmed_examples(), load_confirmed_severity_examples()
 
 
 def _read_jsonl(path: Path, field: str) -> list[tuple[str, str]]:
