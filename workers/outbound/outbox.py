@@ -16,13 +16,13 @@ from sqlmodel import Session
 
 from config.policy_staff import staff_by_email
 from models import Case, Event, Message, OutboundEmail
-from models.db import insert_as_loaded
+from models.db import insert_as_loaded, table_of
 from models.types import utcnow
 from workers.app import App
 from workers.mail.casenumbers import tagged_subject
 from workers.mail.compose import OutgoingMail, checked_address, compose, new_message_id
-from workers.outbound.render import TRADITIONAL_CHINESE, render_reply, template_language
 from workers.mail.tokens import reply_address
+from workers.outbound.render import TRADITIONAL_CHINESE, render_reply, template_language
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ _EXISTING_ID_AND_AUTOMATIC_SINCE = select(_EXISTING_ID.scalar_subquery(),
 # A transaction-scoped advisory lock per recipient address (PostgreSQL 11+).
 _LOCK_SENDER = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("to"), 0)))
 # Rows nobody reads back in the transaction that writes them: plain Core inserts.
-_INSERT_MESSAGE = insert(Message.__table__)
-_INSERT_EVENT = insert(Event.__table__)
+_INSERT_MESSAGE = insert(table_of(Message))
+_INSERT_EVENT = insert(table_of(Event))
 
 
 def automatic_mails_last_hour(session: Session, address: str) -> int:
