@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from config.policy_staff import staff_by_email
 from models import Case, Event, Message, OutboundEmail
@@ -41,10 +41,11 @@ class ReplyRequest:
 
 
 # Built once: a query's construction costs more CPU than its compiled-cache lookup.
-_EXISTING_ID = select(OutboundEmail.id).where(OutboundEmail.dedupe_key == bindparam("key"))
+_EXISTING_ID = (select(col(OutboundEmail.id))
+                .where(col(OutboundEmail.dedupe_key) == bindparam("key")))
 _AUTOMATIC_SINCE = select(func.count()).select_from(OutboundEmail).where(
-    OutboundEmail.to_addr == bindparam("to"), OutboundEmail.automatic.is_(True),
-    OutboundEmail.created_at >= bindparam("since"))
+    col(OutboundEmail.to_addr) == bindparam("to"), col(OutboundEmail.automatic).is_(True),
+    col(OutboundEmail.created_at) >= bindparam("since"))
 # Both in one round trip, for the replies the hourly cap applies to.
 _EXISTING_ID_AND_AUTOMATIC_SINCE = select(_EXISTING_ID.scalar_subquery(),
                                           _AUTOMATIC_SINCE.scalar_subquery())
