@@ -9,7 +9,7 @@ import pytest
 from config.policy_classify import Category, ClassifyPolicy, RoutingPolicy, load_classify_policy
 from config.policy_staff import StaffMember
 from config.settings import PROJECT_ROOT
-from workers.triage.route import as_severity, complainant_label, pseudonymise, route
+from workers.triage.route import complainant_label, pseudonymise, route
 
 POLICY = ClassifyPolicy(
     categories=[
@@ -100,11 +100,3 @@ def test_groups_outside_intake_see_a_pseudonym_unless_the_policy_allows() -> Non
         update={"routing": RoutingPolicy(identity_visible_outside_intake=True)}
     )
     assert complainant_label(identity, "TS-2026-000123", "legal", open_policy) == identity
-
-
-def test_as_severity_takes_the_policy_levels_and_refuses_other_words() -> None:
-    assert [as_severity(level) for level in ("general", "important", "major")] == [
-        "general", "important", "major"]
-    for word in ("urgent", "Major", ""):
-        with pytest.raises(ValueError):
-            as_severity(word)

@@ -20,15 +20,15 @@ from sqlmodel import Session, col
 
 from models import Case, Deadline, DeadlineState, Event, OutboxStatus
 from models.db import session_scope
-from workers.app import App
-from workers.casework.lifecycle import system_transition
-from workers.casework.transitions import TERMINAL_STATES, State, Trigger
 from workers.clock import letters as clock_mail
+from workers.app import App
+from workers.outbound.letters import notify_complainant
+from workers.clock.rules import SPECS, Action, Do, Expiry, Kind, decide
 from workers.clock.deadlines import clock_of, close, meet
 from workers.clock.escalation import escalation_ladder, leadership, reminder_recipients
-from workers.clock.rules import SPECS, Action, Do, Expiry, Kind, decide
-from workers.outbound.letters import notify_complainant
+from workers.casework.lifecycle import system_transition
 from workers.outbound.outbox import ReplyRequest, queue_reply
+from workers.casework.transitions import TERMINAL_STATES, State, Trigger
 
 log = logging.getLogger(__name__)
 
