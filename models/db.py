@@ -15,10 +15,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import make_transient_to_detached
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=SQLModel)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -58,6 +59,13 @@ def session_scope(url: str) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model. SQLModel sets `__table__` on every `table=True` class
+    but does not declare it, so type checkers cannot see it."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def insert_skipping_existing(session: Session, table: Table) -> Any:
@@ -108,7 +116,7 @@ def together_then_apart(run: Callable[[bool], T], what: str) -> T:
 _INSERT_RETURNING_ID: dict[tuple[str, str, bool], Any] = {}
 
 
-def insert_as_loaded(session: Session, obj: T, skip_existing: bool = False) -> T | None:
+def insert_as_loaded(session: Session, obj: M, skip_existing: bool = False) -> M | None:
     """Write a new ORM object's row with one Core INSERT … RETURNING id, then attach the
     object to the session as if it had been loaded (no SQL): callers read and change it as
     before. The unit of work's insert and flush cost several times the statement itself.
@@ -116,7 +124,7 @@ def insert_as_loaded(session: Session, obj: T, skip_existing: bool = False) -> T
     What the session holds pending is flushed first, so rows keep the order they were made in.
     `skip_existing`: INSERT … ON CONFLICT DO NOTHING, and None when a unique key is taken.
     """
-    table: Table = type(obj).__table__  # type: ignore[attr-defined]
+    table = table_of(type(obj))
     key = (session.get_bind().dialect.name, table.name, skip_existing)
     if key not in _INSERT_RETURNING_ID:
         stmt = insert_skipping_existing(session, table) if skip_existing else insert(table)
@@ -126,7 +134,7 @@ def insert_as_loaded(session: Session, obj: T, skip_existing: bool = False) -> T
     new_id = session.execute(_INSERT_RETURNING_ID[key], values).scalar()
     if new_id is None:
         return None
-    obj.id = new_id  # type: ignore[attr-defined]
+    obj.id = new_id
     make_transient_to_detached(obj)
     session.add(obj)
     return obj

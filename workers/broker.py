@@ -66,7 +66,7 @@ def stage_actor(fn: F) -> dramatiq.Actor[Any, Any]:
     if dramatiq.broker.global_broker is None:
         raise RuntimeError(f"{fn.__module__} declares actors: import it through "
                            "workers.wiring.start, after the process's broker is installed")
-    actor: dramatiq.Actor[Any, Any] = dramatiq.actor(fn, actor_name=fn.__name__,
-                                                     **ACTOR_OPTIONS[fn.__name__])
+    actor: dramatiq.Actor[Any, Any] = dramatiq.actor(actor_name=fn.__name__,
+                                                     **ACTOR_OPTIONS[fn.__name__])(fn)
     DECLARED.append(actor)
     return actor

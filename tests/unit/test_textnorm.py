@@ -75,6 +75,17 @@ def test_converting_only_the_stretches_that_need_it_gives_what_the_converter_giv
     assert to_simplified("我們的寬帶") == "我们的宽带"
 
 
+def test_the_characters_t2s_changes_are_read_from_the_converter() -> None:
+    """_convertible reads OpenCC's loaded dictionaries (no public API has them); when their
+    layout changes it gives None and to_simplified quietly converts everything, 2 ms a mail."""
+    from workers.mail.textnorm import _convertible
+
+    convertible = _convertible()
+    assert convertible is not None
+    assert {"們", "寬", "帶", "網"} <= convertible
+    assert not {"们", "宽", "带", "网", "a"} & convertible
+
+
 def test_bounds_near_a_hit_are_the_whole_texts_bounds_there() -> None:
     """Segmenting only the run around a keyword hit gives the boundaries that segmenting the
     whole complaint gives, for every short window of every labelled complaint."""

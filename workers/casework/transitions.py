@@ -131,7 +131,8 @@ STATE_LABELS: dict[State, tuple[str, str]] = {
     State.WITHDRAWN: ("已撤回", "withdrawn"),
 }
 
-TRIGGER_LABELS: dict[Trigger, tuple[str, str]] = {
+# Keyed by str: refusals look up the word staff wrote, a trigger or not.
+TRIGGER_LABELS: dict[str, tuple[str, str]] = {
     Trigger.ACCEPT: ("受理", "accept"),
     Trigger.REJECT: ("不予受理", "reject"),
     Trigger.NEED_INFO: ("要求补充材料", "ask for information"),

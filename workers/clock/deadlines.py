@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, or_, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from config.policy_calendar import SlaPolicy
 from models import Case, Deadline, DeadlineState, Event
-from models.db import insert_skipping_existing
+from models.db import insert_skipping_existing, table_of
 from workers.app import App
+from workers.casework.transitions import Step
 from workers.clock.rules import (
     OVERDUE_KINDS,
     PROMISED_KINDS,
@@ -36,7 +37,6 @@ from workers.clock.rules import (
     remaining_at,
     resumed_due,
 )
-from workers.casework.transitions import Step
 from workers.clock.workdays import WorkCalendar
 
 RUNNING = (DeadlineState.PENDING, DeadlineState.PAUSED)
@@ -161,18 +161,19 @@ def extend(session: Session, app: App, case: Case, working_days: int, at: dateti
 def next_date(session: Session, app: App, case: Case) -> datetime | None:
     """Templates: the next date the complainant is promised something, or None."""
     stmt = select(func.min(Deadline.due_at)).where(
-        Deadline.case_id == case.id, Deadline.state == DeadlineState.PENDING,
-        Deadline.kind.in_(sorted(PROMISED_KINDS)))
+        col(Deadline.case_id) == case.id, col(Deadline.state) == DeadlineState.PENDING,
+        col(Deadline.kind).in_(sorted(PROMISED_KINDS)))
     found = session.execute(stmt).scalar_one_or_none()
     return app.calendar.local(found) if found is not None else None
 
 
 def overdue_case_ids(session: Session, now: datetime) -> set[int]:
     """Cases with a missed deadline still owed, or a pending one past its due moment."""
-    stmt = select(Deadline.case_id).where(
-        Deadline.kind.in_(sorted(OVERDUE_KINDS)), Deadline.closed_at.is_(None),
-        or_(Deadline.state == DeadlineState.MISSED,
-            and_(Deadline.state == DeadlineState.PENDING, Deadline.due_at <= now))).distinct()
+    stmt = select(col(Deadline.case_id)).where(
+        col(Deadline.kind).in_(sorted(OVERDUE_KINDS)), col(Deadline.closed_at).is_(None),
+        or_(col(Deadline.state) == DeadlineState.MISSED,
+            and_(col(Deadline.state) == DeadlineState.PENDING, col(Deadline.due_at) <= now))
+    ).distinct()
     return set(session.execute(stmt).scalars())
 
 
@@ -180,7 +181,7 @@ def overdue_case_numbers(session: Session, now: datetime) -> set[str]:
     ids = overdue_case_ids(session, now)
     if not ids:
         return set()
-    return set(session.execute(select(Case.number).where(Case.id.in_(ids))).scalars())
+    return set(session.execute(select(col(Case.number)).where(col(Case.id).in_(ids))).scalars())
 
 
 # -- rows -------------------------------------------------------------------------------------
@@ -193,10 +194,11 @@ def clock_of(row: Deadline) -> Clock:
 
 def open_rows(session: Session, case_id: int | None, kinds: list[Kind] | None = None,
               states: tuple[str, ...] = OPEN) -> list[Deadline]:
-    stmt = select(Deadline).where(Deadline.case_id == case_id, Deadline.closed_at.is_(None),
-                                  Deadline.state.in_(states)).order_by(Deadline.id)
+    stmt = select(Deadline).where(col(Deadline.case_id) == case_id,
+                                  col(Deadline.closed_at).is_(None),
+                                  col(Deadline.state).in_(states)).order_by(col(Deadline.id))
     if kinds is not None:
-        stmt = stmt.where(Deadline.kind.in_([str(k) for k in kinds]))
+        stmt = stmt.where(col(Deadline.kind).in_([str(k) for k in kinds]))
     return list(session.execute(stmt).scalars())
 
 
@@ -225,7 +227,7 @@ def open_deadline(session: Session, app: App, case: Case, kind: Kind, at: dateti
     if running:
         return running[-1]
     last = session.execute(select(func.max(Deadline.occasion)).where(
-        Deadline.case_id == case.id, Deadline.kind == str(kind))).scalar_one_or_none()
+        col(Deadline.case_id) == case.id, col(Deadline.kind) == str(kind))).scalar_one_or_none()
     row = _new_row(app, case, kind, 0 if last is None else last + 1, at)
     session.add(row)
     session.flush()
@@ -235,6 +237,7 @@ def open_deadline(session: Session, app: App, case: Case, kind: Kind, at: dateti
 
 def _new_row(app: App, case: Case, kind: Kind, occasion: int, at: datetime) -> Deadline:
     cal, sla = app.calendar, app.policy.sla
+    assert case.id is not None  # a deadline belongs to a case already written
     row = Deadline(case_id=case.id, kind=str(kind), occasion=occasion, started_at=at,
                    due_at=due_at(kind, sla, cal, at, case.severity),
                    detail={"opened_at": at.isoformat()})
@@ -256,7 +259,7 @@ def _opening_values(cal: WorkCalendar, sla: SlaPolicy, case: Case, kind: Kind,
             "detail": {"opened_at": at.isoformat()}}
 
 
-_INSERT_EVENT = insert(Event.__table__)
+_INSERT_EVENT = insert(table_of(Event))
 _INSERT_DEADLINE: dict[str, Any] = {}  # dialect name -> INSERT .. ON CONFLICT DO NOTHING RETURNING
 
 
@@ -266,7 +269,7 @@ def _insert_new_deadlines(session: Session) -> Any:
     name = session.get_bind().dialect.name
     stmt = _INSERT_DEADLINE.get(name)
     if stmt is None:
-        table = Deadline.__table__
+        table = table_of(Deadline)
         stmt = _INSERT_DEADLINE[name] = (insert_skipping_existing(session, table)
                                          .returning(table.c.kind))
     return stmt

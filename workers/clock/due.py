@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Case, Deadline, DeadlineState, Event, OutboxStatus
 from models.db import session_scope
@@ -46,7 +46,7 @@ def run_due(app: App, deadline_id: int, now: datetime) -> DueOutcome:
     """Do what is due on one deadline at `now`; the outbox rows to send after commit."""
     with session_scope(app.db_url) as session:
         case_id = session.execute(
-            select(Deadline.case_id).where(Deadline.id == deadline_id)).scalar_one_or_none()
+            select(col(Deadline.case_id)).where(col(Deadline.id) == deadline_id)).scalar_one_or_none()
         if case_id is None:
             return DueOutcome()
         # Case first, then deadline: the order the lifecycle locks them in.
@@ -99,7 +99,8 @@ def _mail_then(session: Session, app: App, case: Case, row: Deadline, now: datet
                action: Action, requests: list[ReplyRequest], event: str) -> DueOutcome:
     """Queue every mail, then record the step; when the outbox held one back, try later."""
     rows = [queue_reply(session, app, case, req) for req in requests]
-    ids = [r.id for r in rows if r is not None and r.status == OutboxStatus.QUEUED]
+    ids = [r.id for r in rows
+           if r is not None and r.status == OutboxStatus.QUEUED and r.id is not None]
     if any(r is None for r in rows):
         row.next_action_at = now + RETRY_AFTER
         session.add(row)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Deadline, DeadlineState
 from models.db import session_scope
@@ -40,11 +40,12 @@ class TickResult:
     deadline_ids: list[int]
 
 
-def due_query(state: str, now: datetime, limit: int) -> Select[tuple[int]]:
+def due_query(state: str, now: datetime, limit: int) -> Select[int | None]:
     """One state's due rows in due order: equality on the index's first column, a range on
     its second, so the database reads exactly the rows it returns."""
-    return (select(Deadline.id).where(Deadline.state == state, Deadline.next_action_at <= now)
-            .order_by(Deadline.next_action_at).limit(limit))
+    return (select(col(Deadline.id))
+            .where(col(Deadline.state) == state, col(Deadline.next_action_at) <= now)
+            .order_by(col(Deadline.next_action_at)).limit(limit))
 
 
 def due_deadline_ids(session: Session, now: datetime, limit: int = DEFAULT_BATCH) -> list[int]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from config.policy_staff import staff_by_email
 from models import Case, Message
@@ -36,7 +36,7 @@ class CorrelationResult:
 
 
 def _case_by_number(session: Session, number: str) -> Case | None:
-    return session.execute(select(Case).where(Case.number == number)).scalar_one_or_none()
+    return session.execute(select(Case).where(col(Case.number) == number)).scalar_one_or_none()
 
 
 def by_token(session: Session, app: App, recipients: Iterable[str]) -> Correlation | None:
@@ -50,8 +50,9 @@ def by_token(session: Session, app: App, recipients: Iterable[str]) -> Correlati
 def by_thread(session: Session, message_ids: list[str]) -> Correlation | None:
     if not message_ids:
         return None
-    stmt = (select(Case).join(Message, Message.case_id == Case.id)
-            .where(Message.message_id.in_(message_ids[-50:])).order_by(Message.id.desc()).limit(1))
+    stmt = (select(Case).join(Message, col(Message.case_id) == Case.id)
+            .where(col(Message.message_id).in_(message_ids[-50:]))
+            .order_by(col(Message.id).desc()).limit(1))
     case = session.execute(stmt).scalar_one_or_none()
     return Correlation(case, "thread") if case else None
 

@@ -15,6 +15,6 @@ def import_folder(app: App, folder: Path) -> list[int]:
     with session_scope(app.db_url) as session:
         for path in sorted(folder.glob("*.eml")):
             row = store_raw(session, path.read_bytes(), f"folder:{folder.name}")
-            if row is not None:
+            if row is not None and row.id is not None:
                 new_ids.append(row.id)
     return new_ids

@@ -13,22 +13,22 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Disposition, Event, OutboundEmail, RawMessage, RawStatus
 from models.db import session_scope
 from models.types import utcnow
-from workers.intake.acknowledge import acknowledge
 from workers import hops
 from workers.app import App
 from workers.batches import BatchStage
-from workers.intake.correlate import correlate
-from workers.clock.deadlines import on_case_opened
 from workers.casework.follow_up import authorize_sender, react_to_follow_up, sender_role
+from workers.clock.deadlines import on_case_opened
+from workers.intake.acknowledge import acknowledge
+from workers.intake.correlate import correlate
 from workers.intake.filing import CaseNumbers, file_message, open_case
-from workers.mail.parse import MailParseError, ParsedMail, parse_mail
 from workers.intake.quarantine import quarantine_row
 from workers.intake.screen import ScreenVerdict, bounced_message_ids, screen_mail
+from workers.mail.parse import MailParseError, ParsedMail, parse_mail
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def record_bounce(session: Session, mail: ParsedMail, raw: RawMessage, verdict: 
     ids = bounced_message_ids(mail, raw.raw)
     if not ids:
         return None
-    row = session.execute(select(OutboundEmail).where(OutboundEmail.message_id.in_(ids))).scalars().first()
+    row = session.execute(select(OutboundEmail).where(col(OutboundEmail.message_id).in_(ids))).scalars().first()
     if row is None:
         return None
     row.bounced_at = utcnow()
@@ -91,8 +91,9 @@ def stored_by_message_id(session: Session, raws: list[RawMessage]) -> SameMessag
     found: SameMessageId = {}
     if message_ids:
         for raw_id, message_id, identity in session.execute(
-                select(RawMessage.id, RawMessage.message_id, RawMessage.identity)
-                .where(RawMessage.message_id.in_(message_ids)).order_by(RawMessage.id)):
+                select(col(RawMessage.id), col(RawMessage.message_id), col(RawMessage.identity))
+                .where(col(RawMessage.message_id).in_(message_ids))
+                .order_by(col(RawMessage.id))):
             found.setdefault(message_id, []).append((raw_id, identity))
     return found
 
@@ -109,9 +110,9 @@ def log_message_id_collision(session: Session, raw: RawMessage, case_id: int | N
                   if identity != raw.identity][:20]
     else:
         others = list(session.execute(
-            select(RawMessage.id).where(RawMessage.message_id == raw.message_id,
-                                        RawMessage.identity != raw.identity)
-            .order_by(RawMessage.id).limit(20)).scalars())
+            select(col(RawMessage.id)).where(col(RawMessage.message_id) == raw.message_id,
+                                             col(RawMessage.identity) != raw.identity)
+            .order_by(col(RawMessage.id)).limit(20)).scalars())
     if others:
         session.add(Event(case_id=case_id, raw_message_id=raw.id, kind="message_id_collision",
                           detail={"message_id": raw.message_id, "other_raw_ids": list(others)}))
@@ -143,7 +144,7 @@ def dispose(session: Session, app: App, raw: RawMessage, mail: ParsedMail,
     on_case_opened(session, app, case, raw.received_at)
     ack = acknowledge(session, app, case, mail)
     return IngestOutcome(Disposition.CASE, case.id, new_case=True,
-                         outbound_ids=[ack.id] if ack else [])
+                         outbound_ids=[ack.id] if ack and ack.id is not None else [])
 
 
 # pg_advisory_xact_lock key of the retry gate ("cdretry" in ASCII): any constant of our own.
@@ -165,8 +166,8 @@ def retry_gate(app: App, raw_id: int) -> Iterator[None]:
         yield
         return
     with session_scope(app.db_url) as gate:
-        row = gate.execute(select(RawMessage.status, RawMessage.attempts)
-                           .where(RawMessage.id == raw_id)).first()
+        row = gate.execute(select(col(RawMessage.status), col(RawMessage.attempts))
+                           .where(col(RawMessage.id) == raw_id)).first()
         if row is not None and row.status == RawStatus.RECEIVED and row.attempts > 0:
             gate.execute(select(func.pg_advisory_xact_lock(RETRY_GATE_KEY)))
         yield
@@ -215,12 +216,12 @@ def claim_first_deliveries(app: App, raw_ids: Sequence[int]) -> tuple[list[int],
     """
     with session_scope(app.db_url) as session:
         rows = session.execute(
-            select(RawMessage.id, RawMessage.attempts)
-            .where(RawMessage.id.in_(raw_ids), RawMessage.status == RawStatus.RECEIVED)
-            .order_by(RawMessage.id).with_for_update()).all()
+            select(col(RawMessage.id), col(RawMessage.attempts))
+            .where(col(RawMessage.id).in_(raw_ids), col(RawMessage.status) == RawStatus.RECEIVED)
+            .order_by(col(RawMessage.id)).with_for_update()).all()
         first = [raw_id for raw_id, attempts in rows if attempts == 0]
         if first:
-            session.execute(update(RawMessage).where(RawMessage.id.in_(first))
+            session.execute(update(RawMessage).where(col(RawMessage.id).in_(first))
                             .values(attempts=RawMessage.attempts + 1)
                             .execution_options(synchronize_session=False))
     return first, [raw_id for raw_id, attempts in rows if attempts > 0]
@@ -249,8 +250,9 @@ class IngestBatch(BatchStage[IngestOutcome]):
 
     def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, RawMessage]]:
         raws = list(session.execute(
-            select(RawMessage).where(RawMessage.id.in_(ids), RawMessage.status == RawStatus.RECEIVED)
-            .order_by(RawMessage.id).with_for_update()).scalars())
+            select(RawMessage).where(col(RawMessage.id).in_(ids),
+                                     col(RawMessage.status) == RawStatus.RECEIVED)
+            .order_by(col(RawMessage.id)).with_for_update()).scalars())
         self.stored = stored_by_message_id(session, raws)
         return [(raw.id, raw) for raw in raws]
 

@@ -25,11 +25,11 @@ from sqlmodel import Session
 
 from config.settings import ImapSettings
 from models import Event, MailboxCursor
-from models.db import insert_skipping_existing, session_scope
+from models.db import insert_skipping_existing, session_scope, table_of
 from models.types import utcnow
 from workers.app import App
-from workers.leader_lock import LeaderLock
 from workers.intake.raw_store import Incoming, store_many
+from workers.leader_lock import LeaderLock
 
 log = logging.getLogger(__name__)
 Enqueue = Callable[[list[int]], None]
@@ -53,7 +53,7 @@ def load_cursor(session: Session, key: str) -> MailboxCursor:
     if cursor is None:
         # Two pollers without a shared lock may both find no cursor on their first run: the
         # insert skips a row the other committed meanwhile, and both then lock that one row.
-        session.execute(insert_skipping_existing(session, MailboxCursor.__table__)
+        session.execute(insert_skipping_existing(session, table_of(MailboxCursor))
                         .values(mailbox=key, last_uid=0, resyncs=0))
         cursor = session.get(MailboxCursor, key, with_for_update=True, populate_existing=True)
         assert cursor is not None

@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select
 from sqlalchemy.orm import make_transient_to_detached
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import RawMessage
-from models.db import insert_skipping_existing
+from models.db import insert_skipping_existing, table_of
 from models.types import utcnow
 from workers.mail.identity import identify
 
-RAW = RawMessage.__table__
+RAW = table_of(RawMessage)
 
 
 class Incoming(NamedTuple):
@@ -67,16 +67,17 @@ def store_many(session: Session, mailbox: str, uidvalidity: int | None,
     rows = [_values(m, mailbox, uidvalidity, now) for m in mails]
     # One SELECT for the whole batch spares sending the bytes of mail stored already (all of
     # it after a UIDVALIDITY change); the INSERT's ON CONFLICT is what decides under a race.
-    same = RawMessage.identity.in_([r["identity"] for r in rows])
+    same: ColumnElement[bool] = col(RawMessage.identity).in_([r["identity"] for r in rows])
     uids = [r["uid"] for r in rows if r["uid"] is not None]
     if uids:
-        same = or_(same, and_(RawMessage.mailbox == mailbox,
-                              RawMessage.uidvalidity == uidvalidity, RawMessage.uid.in_(uids)))
+        same = or_(same, and_(col(RawMessage.mailbox) == mailbox,
+                              col(RawMessage.uidvalidity) == uidvalidity,
+                              col(RawMessage.uid).in_(uids)))
     seen_identities: set[str] = set()
     seen_uids: set[int] = set()
     for identity, row_mailbox, row_uidvalidity, uid in session.execute(
-            select(RawMessage.identity, RawMessage.mailbox, RawMessage.uidvalidity,
-                   RawMessage.uid).where(same)):
+            select(col(RawMessage.identity), col(RawMessage.mailbox),
+                   col(RawMessage.uidvalidity), col(RawMessage.uid)).where(same)):
         seen_identities.add(identity)
         if row_mailbox == mailbox and row_uidvalidity == uidvalidity and uid is not None:
             seen_uids.add(uid)
@@ -120,7 +121,8 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     # SQLite older than 3.35 has no RETURNING: a row at a time, skipped ones insert nothing.
     new: dict[str, int] = {}
     for r in rows:
-        result = session.execute(stmt, r)
+        # An INSERT's result is a CursorResult; Session.execute is typed for the general case.
+        result = cast(CursorResult[Any], session.execute(stmt, r))
         if result.rowcount == 1 and result.inserted_primary_key:
             new[r["identity"]] = result.inserted_primary_key[0]
     return new

@@ -189,10 +189,12 @@ def _original_headers(raw: bytes) -> Iterator[Message]:
         message = BytesParser().parsebytes(raw)
         for part in leaf_parts(message):
             ctype = part.get_content_type()
-            if ctype == "message/rfc822" and part.is_multipart():
-                yield from part.get_payload()[:1]
+            payload = part.get_payload() if part.is_multipart() else None  # then a list
+            if ctype == "message/rfc822" and isinstance(payload, list):
+                yield from (inner for inner in payload[:1] if isinstance(inner, Message))
             elif ctype in ("text/rfc822-headers", "message/rfc822-headers", "message/rfc822"):
-                text = (part.get_payload(decode=True) or b"").decode("ascii", "replace")
+                body = part.get_payload(decode=True)
+                text = (body if isinstance(body, bytes) else b"").decode("ascii", "replace")
                 yield HeaderParser().parsestr(text, headersonly=True)
     except Exception:  # RecursionError or worse: a bounce we cannot read names no message
         return

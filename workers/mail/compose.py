@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from email.contentmanager import _encode_text  # the CTE choice EmailMessage.set_content makes
-from email.header import MAXLINELEN, Header
-from email.policy import SMTP, Policy
+from email.contentmanager import raw_data_manager
+from email.header import Header
+from email.message import EmailMessage
+from email.policy import SMTP, Policy, compat32
 from email.utils import format_datetime, formataddr, make_msgid
 
 from models.types import utcnow
@@ -24,6 +25,10 @@ _MSG_ID = re.compile(r"^[!-;=?-~]{1,900}$")  # printable ASCII but space, < and 
 _PLAIN = re.compile(r"[!-~]+(?: [!-~]+)*")  # printable ASCII words between single spaces
 MAX_REFERENCES = 20
 MAX_DISPLAY_NAME = 100
+MAX_LINE = 78  # RFC 5322 s2.1.1: a line SHOULD have no more than 78 characters
+# SMTP's line length, line ending and 8bit bodies, without the header objects EmailPolicy builds
+# (several times the cost of encoding a body): for `encode_body` only.
+_BODY_POLICY = compat32.clone(linesep="\r\n", max_line_length=MAX_LINE, cte_type="8bit")
 
 
 def one_line(value: str, limit: int = 900) -> str:
@@ -132,13 +137,24 @@ def compose(mail: OutgoingMail) -> bytes:
     out.append("MIME-Version: 1.0\r\n")
     out.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n')
     for subtype, body in (("plain", mail.text), ("html", mail.html)):
-        cte, payload = _encode_text(body, "utf-8", None, SMTP)
+        cte, payload = encode_body(body)
         out.append(f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
                    f"Content-Transfer-Encoding: {cte}\r\n\r\n")
         out.append(payload.replace("\r\n", "\n").replace("\n", "\r\n"))
     out.append(f"--{boundary}--\r\n")
-    # _encode_text gives an 8bit body as surrogate-escaped bytes; the headers are ASCII.
+    # An 8bit body is UTF-8 text, the rest is ASCII.
     return "".join(out).encode("utf-8", "surrogateescape")
+
+
+def encode_body(text: str) -> tuple[str, str]:
+    """(Content-Transfer-Encoding, body) of UTF-8 text as EmailMessage.set_content chooses them:
+    7bit or 8bit when no line is longer than 78 characters, else quoted-printable or base64,
+    whichever is shorter."""
+    part = EmailMessage(policy=_BODY_POLICY)
+    part.set_content(text, charset="utf-8", content_manager=raw_data_manager)
+    payload = part.get_payload()
+    assert isinstance(payload, str)  # a text part's payload, never a list of parts
+    return str(part["Content-Transfer-Encoding"]), payload
 
 
 def _header(name: str, value: str) -> _Verbatim:
@@ -146,7 +162,7 @@ def _header(name: str, value: str) -> _Verbatim:
     at whitespace when long. No decoding happens here, so "=?" in a value stays text."""
     # Most of our values (Date, Message-ID, Reply-To, ...) are such words and fit one line,
     # which Header.encode gives back unchanged at several times the cost of this check.
-    if len(name) + 2 + len(value) <= MAXLINELEN and _PLAIN.fullmatch(value):
+    if len(name) + 2 + len(value) <= MAX_LINE and _PLAIN.fullmatch(value):
         return _Verbatim(name, value)
     charset = "us-ascii" if value.isascii() else "utf-8"
     return _Verbatim(name, Header(value, charset, header_name=name).encode(linesep="\r\n"))

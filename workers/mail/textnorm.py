@@ -118,7 +118,7 @@ def to_simplified(text: str) -> str:
     parts = converter.split_chars_re.split(text)
     for i in range(0, len(parts), 2):  # odd indices are the separators
         if not convertible.isdisjoint(parts[i]):
-            parts[i] = converter._convert(parts[i], converter._dict_chain_data)
+            parts[i] = converter.convert(parts[i])  # a stretch holds no separator to split at
     return "".join(parts)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import defer
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Attachment, Case, Event, Message, OutboundEmail, RawMessage
 
@@ -25,17 +25,17 @@ def case_summary(case: Case, message_count: int) -> dict[str, Any]:
 
 
 def list_cases(session: Session, status: str | None = None) -> list[dict[str, Any]]:
-    counts = (select(Message.case_id, func.count().label("n")).group_by(Message.case_id)
-              .subquery())
+    counts = (select(col(Message.case_id), func.count().label("n"))
+              .group_by(col(Message.case_id)).subquery())
     stmt = (select(Case, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.case_id == Case.id)
-            .order_by(Case.id))
+            .order_by(col(Case.id)))
     if status:
-        stmt = stmt.where(Case.status == status)
+        stmt = stmt.where(col(Case.status) == status)
     return [case_summary(case, n) for case, n in session.execute(stmt).all()]
 
 
 def message_view(session: Session, msg: Message) -> dict[str, Any]:
-    atts = session.execute(select(Attachment).where(Attachment.message_id == msg.id)).scalars()
+    atts = session.execute(select(Attachment).where(col(Attachment.message_id) == msg.id)).scalars()
     out: dict[str, Any] = {
         "direction": msg.direction, "role": msg.role, "message_id": msg.message_id,
         "from": msg.from_addr, "from_name": msg.from_name, "to": msg.to_addrs,
@@ -52,12 +52,12 @@ def message_view(session: Session, msg: Message) -> dict[str, Any]:
 
 
 def case_detail(session: Session, number: str) -> dict[str, Any] | None:
-    case = session.execute(select(Case).where(Case.number == number)).scalar_one_or_none()
+    case = session.execute(select(Case).where(col(Case.number) == number)).scalar_one_or_none()
     if case is None:
         return None
     messages = list(session.execute(
-        select(Message).where(Message.case_id == case.id).order_by(Message.id)).scalars())
-    events = session.execute(select(Event).where(Event.case_id == case.id).order_by(Event.id))
+        select(Message).where(col(Message.case_id) == case.id).order_by(col(Message.id))).scalars())
+    events = session.execute(select(Event).where(col(Event.case_id) == case.id).order_by(col(Event.id)))
     detail = case_summary(case, len(messages))
     detail.update(
         received_at=_iso(case.received_at), classification=case.classification,
@@ -75,11 +75,12 @@ def mail_view(raw: RawMessage, case_number: str | None) -> dict[str, Any]:
 
 
 def list_mail(session: Session, disposition: str | None = None) -> list[dict[str, Any]]:
-    stmt = (select(RawMessage, Case.number).outerjoin(Case, Case.id == RawMessage.case_id)
-            .order_by(RawMessage.id))
+    stmt = (select(RawMessage, col(Case.number)).outerjoin(Case, col(Case.id) == RawMessage.case_id)
+            .order_by(col(RawMessage.id)))
     if disposition:
-        stmt = stmt.where(RawMessage.disposition == disposition)
+        stmt = stmt.where(col(RawMessage.disposition) == disposition)
     # Only the columns we show: never load every mail's bytes to list them.
-    stmt = stmt.options(defer(RawMessage.raw))
+    # SQLModel types the class attribute as its value (bytes); it is an InstrumentedAttribute.
+    stmt = stmt.options(defer(RawMessage.raw))  # type: ignore[arg-type]
     return [mail_view(raw, number) for raw, number in session.execute(stmt).all()]
 

@@ -30,6 +30,7 @@ def run_demo(inbox: Path, out: Path) -> int:
     shutil.rmtree(out, ignore_errors=True)
     settings = demo_settings(out)
     import dramatiq
+    from dramatiq.brokers.stub import StubBroker
 
     from models import Disposition
     from models.db import session_scope
@@ -37,12 +38,13 @@ def run_demo(inbox: Path, out: Path) -> int:
     from workers import hops, wiring
     from workers.app import App
     from workers.intake.folder_inbox import import_folder
-    from workers.ops.text_tables import format_table
     from workers.ops.case_views import list_cases, list_mail
+    from workers.ops.text_tables import format_table
 
     upgrade(settings.database_url)
     app = App.from_settings(settings)
     broker = wiring.start(app)  # demo_settings name the in-process stub broker
+    assert isinstance(broker, StubBroker)
     # One worker thread keeps the inbox's order: a reply is ingested after its complaint.
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
     worker.start()

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import MailboxCursor, OutboundEmail, OutboxStatus, RawMessage, RawStatus
 from models.types import utcnow
@@ -41,15 +41,16 @@ def measure(session: Session, now: datetime | None = None, *, max_pending_age: f
             max_quarantined: int = 0, expect_poller: bool = True) -> list[Check]:
     now = now or utcnow()
     oldest_raw = session.execute(select(func.min(RawMessage.received_at))
-                                 .where(RawMessage.status == RawStatus.RECEIVED)).scalar()
+                                 .where(col(RawMessage.status) == RawStatus.RECEIVED)).scalar()
     pending = session.execute(select(func.count()).select_from(RawMessage)
-                              .where(RawMessage.status == RawStatus.RECEIVED)).scalar_one()
+                              .where(col(RawMessage.status) == RawStatus.RECEIVED)).scalar_one()
     outbox = session.execute(select(func.count(), func.min(OutboundEmail.created_at))
-                             .where(OutboundEmail.status == OutboxStatus.QUEUED)).one()
+                             .where(col(OutboundEmail.status) == OutboxStatus.QUEUED)).one()
     failed = session.execute(select(func.count()).select_from(OutboundEmail)
-                             .where(OutboundEmail.status == OutboxStatus.FAILED)).scalar_one()
-    quarantined = session.execute(select(func.count()).select_from(RawMessage)
-                                  .where(RawMessage.status == RawStatus.QUARANTINED)).scalar_one()
+                             .where(col(OutboundEmail.status) == OutboxStatus.FAILED)).scalar_one()
+    quarantined = session.execute(
+        select(func.count()).select_from(RawMessage)
+        .where(col(RawMessage.status) == RawStatus.QUARANTINED)).scalar_one()
     contact = session.execute(select(func.max(MailboxCursor.last_contact_at))).scalar()
     silence = _age(now, contact)
     return [

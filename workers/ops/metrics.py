@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from models import Case, RawMessage
 from models.db import session_scope
@@ -26,10 +27,10 @@ class PipelineCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with session_scope(self.db_url) as session:
             checks = measure(session)
-            mail = session.execute(select(RawMessage.disposition, func.count())
-                                   .group_by(RawMessage.disposition)).all()
-            cases = session.execute(select(Case.status, func.count())
-                                    .group_by(Case.status)).all()
+            mail = session.execute(select(col(RawMessage.disposition), func.count())
+                                   .group_by(col(RawMessage.disposition))).all()
+            cases = session.execute(select(col(Case.status), func.count())
+                                    .group_by(col(Case.status))).all()
         for check in checks:
             suffix = "_seconds" if check.unit == "s" else ""
             gauge = GaugeMetricFamily(f"complaintdesk_{check.name}{suffix}",

@@ -12,17 +12,17 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from config.policy_staff import staff_by_email
 from models import Case, Event, Message, OutboundEmail
-from models.db import insert_as_loaded
+from models.db import insert_as_loaded, table_of
 from models.types import utcnow
 from workers.app import App
 from workers.mail.casenumbers import tagged_subject
 from workers.mail.compose import OutgoingMail, checked_address, compose, new_message_id
-from workers.outbound.render import TRADITIONAL_CHINESE, render_reply, template_language
 from workers.mail.tokens import reply_address
+from workers.outbound.render import TRADITIONAL_CHINESE, render_reply, template_language
 
 
 @dataclass(frozen=True)
@@ -41,18 +41,19 @@ class ReplyRequest:
 
 
 # Built once: a query's construction costs more CPU than its compiled-cache lookup.
-_EXISTING_ID = select(OutboundEmail.id).where(OutboundEmail.dedupe_key == bindparam("key"))
+_EXISTING_ID = (select(col(OutboundEmail.id))
+                .where(col(OutboundEmail.dedupe_key) == bindparam("key")))
 _AUTOMATIC_SINCE = select(func.count()).select_from(OutboundEmail).where(
-    OutboundEmail.to_addr == bindparam("to"), OutboundEmail.automatic.is_(True),
-    OutboundEmail.created_at >= bindparam("since"))
+    col(OutboundEmail.to_addr) == bindparam("to"), col(OutboundEmail.automatic).is_(True),
+    col(OutboundEmail.created_at) >= bindparam("since"))
 # Both in one round trip, for the replies the hourly cap applies to.
 _EXISTING_ID_AND_AUTOMATIC_SINCE = select(_EXISTING_ID.scalar_subquery(),
                                           _AUTOMATIC_SINCE.scalar_subquery())
 # A transaction-scoped advisory lock per recipient address (PostgreSQL 11+).
 _LOCK_SENDER = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("to"), 0)))
 # Rows nobody reads back in the transaction that writes them: plain Core inserts.
-_INSERT_MESSAGE = insert(Message.__table__)
-_INSERT_EVENT = insert(Event.__table__)
+_INSERT_MESSAGE = insert(table_of(Message))
+_INSERT_EVENT = insert(table_of(Event))
 
 
 def writable_address(address: str) -> bool:

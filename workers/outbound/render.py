@@ -6,6 +6,7 @@ as context values, never as template source, and the HTML is autoescaped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -29,7 +30,8 @@ class RenderedReply:
 class TraditionalLoader(FileSystemLoader):
     """The same templates, in traditional characters: converted once, when first loaded."""
 
-    def get_source(self, environment: Environment, template: str) -> tuple[str, str | None, Any]:
+    def get_source(self, environment: Environment,
+                   template: str) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         return to_traditional(source), filename, uptodate
 
@@ -50,7 +52,7 @@ def _environment(traditional: bool) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        **({"finalize": traditional_value} if traditional else {}),
+        finalize=traditional_value if traditional else None,
     )
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, select, update
 
 from config.settings import SmtpSettings
 from models import OutboundEmail, OutboxStatus
-from models.db import get_engine
+from models.db import get_engine, table_of
 from models.types import utcnow
 from workers.app import App
 from workers.batches import BatchStage
@@ -133,7 +133,7 @@ IN_FLIGHT = "interrupted: the worker stopped while sending; the next attempt sen
 RESENT = "delivered after an interrupted attempt; the recipient may have it twice (same Message-ID)"
 
 # Core statements, built once: a send is a few round trips and no ORM objects.
-_T = OutboundEmail.__table__
+_T = table_of(OutboundEmail)
 # PostgreSQL, autocommitted: lock the row, read its status and old mark, and mark it if queued.
 # Locking first makes the old mark the one a finished attempt left, not an older snapshot's.
 _OLD = (select(_T.c.id, _T.c.status, _T.c.last_error)

@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from config.policy_classify import SEVERITIES
 from models import Case, Event, Message
 from models.db import session_scope
 from models.types import utcnow
-from workers.clock import deadlines
 from workers import hops
 from workers.app import App
 from workers.batches import BatchStage
+from workers.clock import deadlines
 from workers.triage.classify import Classification, classify, decide_severity
 from workers.triage.training_data import case_text, complaint_message, complaint_messages
 
@@ -105,7 +105,8 @@ def store(session: Session, app: App, case: Case, result: Classification,
     severity: str = result.severity
     if case.category_set_by is not None:
         # Staff chose the category: its lowest severity counts, as the chosen category's would.
-        severity = highest(severity, decide_severity(result.hits, (case.category,), app.policy)[0])
+        candidates = () if case.category is None else (case.category,)
+        severity = highest(severity, decide_severity(result.hits, candidates, app.policy)[0])
     if case.severity_set_by is None:
         # Errs upward: a rerun (a newer model, a longer text) never lowers a severity that
         # routing, leadership notices and deadlines may already have acted on.
@@ -141,7 +142,7 @@ def classify_stored(app: App, case_id: int, model: CategoryModel | None) -> bool
         case = session.get(Case, case_id, with_for_update=True)
         if case is None:
             return False
-        classify_loaded(session, app, case, complaint_message(session, case.id), model)
+        classify_loaded(session, app, case, complaint_message(session, case_id), model)
         return True
 
 
@@ -159,7 +160,7 @@ class ClassifyBatch(BatchStage[int]):
 
     def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, Any]]:
         cases = {case.id: case for case in session.execute(
-            select(Case).where(Case.id.in_(ids)).order_by(Case.id)
+            select(Case).where(col(Case.id).in_(ids)).order_by(col(Case.id))
             .with_for_update()).scalars()}
         messages = complaint_messages(session, list(cases))
         return [(case_id, (cases[case_id], messages.get(case_id)))

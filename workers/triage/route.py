@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from email.utils import parseaddr
 
 from config.policy import Policy
-from config.policy_classify import severity_rank
+from config.policy_classify import SEVERITIES, Severity, severity_rank
 from config.policy_staff import StaffMember, members_of
 
 
@@ -24,6 +24,14 @@ class RoutingDecision:
     assignee: str | None  # a staff id; None when nobody in the group is on duty
     notify_leadership: bool
     reasons: list[str]
+
+
+def as_severity(level: str) -> Severity:
+    """A severity read back as text (a case's column) as one of the policy's levels; ValueError
+    for any other word, as ranking it would raise."""
+    if level not in SEVERITIES:
+        raise ValueError(f"not a severity: {level!r}")
+    return level
 
 
 def route(
@@ -46,7 +54,7 @@ def route(
         reasons.append(f"unassigned: nobody in {group} is on duty")
     else:
         reasons.append(f"assignee {assignee.id}: {open_counts.get(assignee.id, 0)} open cases")
-    notify = severity_rank(severity) >= severity_rank(routing.notify_leadership_at)
+    notify = severity_rank(as_severity(severity)) >= severity_rank(routing.notify_leadership_at)
     if notify:
         reasons.append(f"notify {routing.leadership_group}: severity {severity}")
     return RoutingDecision(group, assignee.id if assignee else None, notify, reasons)

@@ -17,7 +17,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy import func, select, text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from config.policy_classify import severity_rank
 from models import Case, Event, OutboxStatus
@@ -26,14 +26,14 @@ from models.types import utcnow
 from workers import hops
 from workers.app import App
 from workers.batches import BatchStage
+from workers.casework.transitions import TERMINAL_STATES
+from workers.triage.route import RoutingDecision, as_severity, route
 from workers.triage.staff_notice import (
     Complaint,
     complaints,
     queue_leadership_notice,
     queue_owner_notifications,
 )
-from workers.triage.route import RoutingDecision, route
-from workers.casework.transitions import TERMINAL_STATES
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ _ROUTING_LOCK = 0x63645F726F757465
 def open_counts(session: Session) -> dict[str, int]:
     """Each staff member's cases that are not over (closed, withdrawn, not accepted)."""
     rows = session.execute(
-        select(Case.assignee, func.count()).where(
-            Case.assignee.is_not(None), Case.status.not_in(sorted(TERMINAL_STATES)))
-        .group_by(Case.assignee)).all()
+        select(col(Case.assignee), func.count()).where(
+            col(Case.assignee).is_not(None), col(Case.status).not_in(sorted(TERMINAL_STATES)))
+        .group_by(col(Case.assignee))).all()
     return {assignee: int(count) for assignee, count in rows}
 
 
@@ -68,9 +68,9 @@ def _decision_of(detail: dict) -> tuple[RoutingDecision, bool]:
 def earlier_decision(session: Session, case_id: int) -> tuple[RoutingDecision, bool] | None:
     """The decision routing recorded for the case, and whether it chose the owner."""
     detail = session.execute(
-        select(Event.detail).where(Event.case_id == case_id, Event.kind == "assigned",
-                                   Event.actor == ROUTER)
-        .order_by(Event.id).limit(1)).scalar_one_or_none()
+        select(col(Event.detail)).where(col(Event.case_id) == case_id,
+                                        col(Event.kind) == "assigned", col(Event.actor) == ROUTER)
+        .order_by(col(Event.id)).limit(1)).scalar_one_or_none()
     return None if detail is None else _decision_of(detail)
 
 
@@ -80,9 +80,11 @@ def earlier_decisions(session: Session,
     if not case_ids:
         return {}
     first = (select(func.min(Event.id))
-             .where(Event.case_id.in_(case_ids), Event.kind == "assigned", Event.actor == ROUTER)
-             .group_by(Event.case_id))
-    rows = session.execute(select(Event.case_id, Event.detail).where(Event.id.in_(first)))
+             .where(col(Event.case_id).in_(case_ids), col(Event.kind) == "assigned",
+                    col(Event.actor) == ROUTER)
+             .group_by(col(Event.case_id)))
+    rows = session.execute(select(col(Event.case_id), col(Event.detail))
+                           .where(col(Event.id).in_(first)))
     return {case_id: _decision_of(detail) for case_id, detail in rows}
 
 
@@ -116,12 +118,13 @@ def unrouted_case_ids(session: Session, before: datetime, limit: int = 1000) -> 
     """Open cases created before `before` that routing never decided on: a worker died between
     ingest's commit and its enqueue, or the broker lost the message. The sweeper sends them to
     `classify_case` again, which reclassifies harmlessly and hands them on to routing."""
-    routed = select(Event.id).where(Event.case_id == Case.id, Event.kind == "assigned",
-                                    Event.actor == ROUTER)
+    routed = select(col(Event.id)).where(col(Event.case_id) == Case.id,
+                                         col(Event.kind) == "assigned", col(Event.actor) == ROUTER)
     return list(session.execute(
-        select(Case.id).where(Case.created_at < before,
-                              Case.status.not_in(sorted(TERMINAL_STATES)), ~routed.exists())
-        .order_by(Case.id).limit(limit)).scalars())
+        select(col(Case.id)).where(col(Case.created_at) < before,
+                                   col(Case.status).not_in(sorted(TERMINAL_STATES)),
+                                   ~routed.exists())
+        .order_by(col(Case.id)).limit(limit)).scalars())
 
 
 def leadership_due(app: App, case: Case) -> bool:
@@ -129,7 +132,7 @@ def leadership_due(app: App, case: Case) -> bool:
     # raised it to major still tells leadership (once: the notice is keyed per case).
     routing = app.policy.routing
     return case.severity is not None and (
-        severity_rank(case.severity) >= severity_rank(routing.notify_leadership_at))
+        severity_rank(as_severity(case.severity)) >= severity_rank(routing.notify_leadership_at))
 
 
 def route_loaded(session: Session, app: App, case: Case,
@@ -154,7 +157,7 @@ def route_stored(app: App, case_id: int) -> list[int]:
         case = session.get(Case, case_id, with_for_update=True)
         if case is None or case.category is None:
             return []  # not classified yet: the classify stage enqueues us when it is
-        return route_loaded(session, app, case, earlier_decision(session, case.id))
+        return route_loaded(session, app, case, earlier_decision(session, case_id))
 
 
 class RouteBatch(BatchStage[list[int]]):
@@ -174,7 +177,7 @@ class RouteBatch(BatchStage[list[int]]):
 
     def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, Case]]:
         cases = {case.id: case for case in session.execute(
-            select(Case).where(Case.id.in_(ids)).order_by(Case.id)
+            select(Case).where(col(Case.id).in_(ids)).order_by(col(Case.id))
             .with_for_update()).scalars()}
         self.earlier = earlier_decisions(session, list(cases))
         # The complaints quoted in the owners' notifications (cases routed before need none).
@@ -185,6 +188,7 @@ class RouteBatch(BatchStage[list[int]]):
 
     def work(self, session: Session, row: Case) -> list[int]:
         case, case_id = row, row.id
+        assert case_id is not None  # loaded by `load`
         counts = self.counts if self.counts is not None else open_counts(session)
         self.counts = None  # until this case is through: a rollback may leave its owner counted
         # Whether routing, not staff or an earlier run, gives the case its owner now.

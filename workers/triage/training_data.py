@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Subquery, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Case, Message
 from models.db import session_scope
@@ -28,19 +28,19 @@ def case_text(subject: str, body: str) -> str:
 def _first_complaints(case_ids: list[int] | None = None) -> Subquery:
     """The id of each case's first mail from the complainant (the complaint itself), of the
     cases `case_ids` when given, of every case otherwise."""
-    query = (select(Message.case_id, func.min(Message.id).label("message_id"))
-             .where(Message.direction == "in", Message.role == "complainant"))
+    query = (select(col(Message.case_id), func.min(Message.id).label("message_id"))
+             .where(col(Message.direction) == "in", col(Message.role) == "complainant"))
     if case_ids is not None:
-        query = query.where(Message.case_id.in_(case_ids))
-    return query.group_by(Message.case_id).subquery()
+        query = query.where(col(Message.case_id).in_(case_ids))
+    return query.group_by(col(Message.case_id)).subquery()
 
 
 def complaint_message(session: Session, case_id: int) -> Message | None:
     """The complainant's first mail on the case: what the complaint says."""
     return session.execute(
-        select(Message).where(Message.case_id == case_id, Message.direction == "in",
-                              Message.role == "complainant")
-        .order_by(Message.id).limit(1)).scalar_one_or_none()
+        select(Message).where(col(Message.case_id) == case_id, col(Message.direction) == "in",
+                              col(Message.role) == "complainant")
+        .order_by(col(Message.id)).limit(1)).scalar_one_or_none()
 
 
 def complaint_messages(session: Session, case_ids: list[int]) -> dict[int, Message]:
@@ -57,11 +57,11 @@ def _examples(session: Session, value: Any, set_by: Any) -> list[tuple[str, str]
     """(text, value) of the cases where staff set the column `value` (recorded in `set_by`)."""
     first = _first_complaints()
     rows = session.execute(
-        select(Case.subject, Message.body_text, value)
+        select(col(Case.subject), col(Message.body_text), value)
         .join(first, first.c.case_id == Case.id)
-        .join(Message, Message.id == first.c.message_id)
+        .join(Message, col(Message.id) == first.c.message_id)
         .where(set_by.is_not(None), value.is_not(None))
-        .order_by(Case.id)).all()
+        .order_by(col(Case.id))).all()
     return [(case_text(subject, body), label) for subject, body, label in rows]
 
 
