@@ -38,9 +38,9 @@ if str(ROOT) not in sys.path:  # `python bench/classify.py` as well as `python -
     sys.path.insert(0, str(ROOT))
 
 from config.policy import Policy, load_policy  # noqa: E402
-from workers.triage.model import CategoryModel, train  # noqa: E402
-from workers.triage.classify import classify  # noqa: E402
 from workers.mail.textnorm import script, tokens  # noqa: E402
+from workers.triage.classify import classify  # noqa: E402
+from workers.triage.model import CategoryModel, train  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "complaints.jsonl"
 POLICY = ROOT / "config" / "policy.toml"
@@ -84,7 +84,8 @@ def accuracy(
         "majors": sum(major_true),
         "false_majors": sum(p and not t for t, p in zip(major_true, major_pred, strict=True)),
         "severity_raised_by_model": sum(
-            any(h.rule == "severity_model" for h in c.hits) for c in results),
+            any(h.rule == "severity_model" for h in c.hits) for c in results
+        ),
         "needs_review": sum(c.needs_review for c in results),
         "per_script": per_script,
     }
@@ -92,8 +93,12 @@ def accuracy(
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     q = statistics.quantiles(samples, n=100)
-    return {"p50_ms": round(q[49] * 1000, 3), "p95_ms": round(q[94] * 1000, 3),
-            "max_ms": round(max(samples) * 1000, 3), "n": len(samples)}  # fmt: skip
+    return {
+        "p50_ms": round(q[49] * 1000, 3),
+        "p95_ms": round(q[94] * 1000, 3),
+        "max_ms": round(max(samples) * 1000, 3),
+        "n": len(samples),
+    }
 
 
 def timing(
@@ -129,34 +134,47 @@ def model_memory(train_rows: list[dict[str, Any]]) -> dict[str, float]:
         file_size = path.stat().st_size
     rss_after = process.memory_info().rss
     del loaded
-    return {"train_save_load_peak_mb": round(peak / MB, 2),
-            "loaded_model_mb": round((kept - before_load) / MB, 2),
-            "rss_delta_mb": round((rss_after - rss_before) / MB, 1),
-            "file_mb": round(file_size / MB, 2)}  # fmt: skip
+    return {
+        "train_save_load_peak_mb": round(peak / MB, 2),
+        "loaded_model_mb": round((kept - before_load) / MB, 2),
+        "rss_delta_mb": round((rss_after - rss_before) / MB, 1),
+        "file_mb": round(file_size / MB, 2),
+    }
 
 
 def report(figures: dict[str, Any]) -> None:
     data = figures["data"]
-    print(f"data: {data['train']} train, {data['test']} held back; held back by script "
-          f"{data['test_by_script']}")  # fmt: skip
-    print(f"{'held back':<12} {'cat acc':>7} {'macroF1':>7} {'sev acc':>7} {'major rec':>9} "
-          f"{'false maj':>9} {'sev raised':>10} {'review':>6}  category accuracy by script")  # fmt: skip
+    print(
+        f"data: {data['train']} train, {data['test']} held back; held back by script "
+        f"{data['test_by_script']}"
+    )
+    print(
+        f"{'held back':<12} {'cat acc':>7} {'macroF1':>7} {'sev acc':>7} {'major rec':>9} "
+        f"{'false maj':>9} {'sev raised':>10} {'review':>6}  category accuracy by script"
+    )
     for mode in ("rules", "rules+model"):
         a = figures["accuracy"][mode]
-        scripts = ", ".join(f"{k} {v['category_accuracy']:.3f} (n={v['n']})"
-                            for k, v in a["per_script"].items())  # fmt: skip
-        print(f"{mode:<12} {a['category_accuracy']:>7.3f} {a['category_macro_f1']:>7.3f} "
-              f"{a['severity_accuracy']:>7.3f} {a['major_recall']:>5.3f} ({a['majors']:>2}) "
-              f"{a['false_majors']:>9} {a['severity_raised_by_model']:>10} {a['needs_review']:>6}  "
-              f"{scripts}")  # fmt: skip
+        scripts = ", ".join(
+            f"{k} {v['category_accuracy']:.3f} (n={v['n']})" for k, v in a["per_script"].items()
+        )
+        print(
+            f"{mode:<12} {a['category_accuracy']:>7.3f} {a['category_macro_f1']:>7.3f} "
+            f"{a['severity_accuracy']:>7.3f} {a['major_recall']:>5.3f} ({a['majors']:>2}) "
+            f"{a['false_majors']:>9} {a['severity_raised_by_model']:>10} {a['needs_review']:>6}  "
+            f"{scripts}"
+        )
     for mode in ("rules", "rules+model"):
         t = figures["time_per_mail"][mode]
-        print(f"time per mail, {mode:<11}: p50 {t['p50_ms']:.2f} ms, p95 {t['p95_ms']:.2f} ms, "
-              f"max {t['max_ms']:.2f} ms over {t['n']} calls")  # fmt: skip
+        print(
+            f"time per mail, {mode:<11}: p50 {t['p50_ms']:.2f} ms, p95 {t['p95_ms']:.2f} ms, "
+            f"max {t['max_ms']:.2f} ms over {t['n']} calls"
+        )
     m = figures["model_memory"]
-    print(f"model memory: train+save+load tracemalloc peak {m['train_save_load_peak_mb']} MB, "
-          f"loaded model {m['loaded_model_mb']} MB, RSS delta {m['rss_delta_mb']} MB, "
-          f"file {m['file_mb']} MB")  # fmt: skip
+    print(
+        f"model memory: train+save+load tracemalloc peak {m['train_save_load_peak_mb']} MB, "
+        f"loaded model {m['loaded_model_mb']} MB, RSS delta {m['rss_delta_mb']} MB, "
+        f"file {m['file_mb']} MB"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

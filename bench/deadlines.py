@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:  # `python bench/deadlines.py` as well as `python 
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("COMPLAINTDESK_BROKER_URL", "stub")
 
+import dramatiq  # noqa: E402
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -44,8 +45,6 @@ from config.settings import Settings  # noqa: E402
 from models.db import get_engine  # noqa: E402
 from models.migrate import upgrade  # noqa: E402
 from tests.servers import create_pg_database, drop_pg_database, pg_available  # noqa: E402
-import dramatiq  # noqa: E402
-
 from workers import wiring  # noqa: E402
 from workers.app import App  # noqa: E402
 from workers.clock.rules import Kind  # noqa: E402
@@ -69,15 +68,30 @@ def load(url: str, rows: int, closed: int) -> dict[str, float]:
         started = time.perf_counter()
         with conn.cursor().copy(
             'COPY "case" (id, number, status, subject, complainant_email, complainant_name, '
-            "language, malicious, received_at, created_at, updated_at) FROM STDIN") as copy:
+            "language, malicious, received_at, created_at, updated_at) FROM STDIN"
+        ) as copy:
             for i in range(1, cases + 1):
-                copy.write_row((i, f"TS-2026-{i:07d}", "accepted", "宽带断网", f"c{i}@example.net",
-                                "", "zh-CN", False, BASE, BASE, BASE))
+                copy.write_row(
+                    (
+                        i,
+                        f"TS-2026-{i:07d}",
+                        "accepted",
+                        "宽带断网",
+                        f"c{i}@example.net",
+                        "",
+                        "zh-CN",
+                        False,
+                        BASE,
+                        BASE,
+                        BASE,
+                    )
+                )
         timings["copy_cases_s"] = time.perf_counter() - started
         started = time.perf_counter()
         with conn.cursor().copy(
             "COPY deadline (case_id, kind, occasion, started_at, due_at, state, next_action_at, "
-            "reminders_sent, escalation_tier, detail) FROM STDIN") as copy:
+            "reminders_sent, escalation_tier, detail) FROM STDIN"
+        ) as copy:
             for n in range(rows + closed):
                 case_id, slot = n // 10 + 1, n % 10
                 kind, occasion = KINDS[slot % len(KINDS)], slot // len(KINDS)
@@ -91,8 +105,9 @@ def load(url: str, rows: int, closed: int) -> dict[str, float]:
                 else:
                     at = BASE - timedelta(days=30)
                     state, nxt = ("met", "cancelled")[n % 3], None
-                copy.write_row((case_id, kind, occasion, at - timedelta(days=3), at, state, nxt,
-                                0, 0, "{}"))
+                copy.write_row(
+                    (case_id, kind, occasion, at - timedelta(days=3), at, state, nxt, 0, 0, "{}")
+                )
         timings["copy_deadlines_s"] = time.perf_counter() - started
         started = time.perf_counter()
         conn.execute("SELECT setval('case_id_seq', %s)", (cases,))
@@ -105,8 +120,12 @@ def load(url: str, rows: int, closed: int) -> dict[str, float]:
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     q = statistics.quantiles(ordered, n=100) if len(ordered) > 1 else ordered * 99
-    return {"p50_ms": round(q[49] * 1000, 3), "p95_ms": round(q[94] * 1000, 3),
-            "max_ms": round(ordered[-1] * 1000, 3), "n": len(ordered)}
+    return {
+        "p50_ms": round(q[49] * 1000, 3),
+        "p95_ms": round(q[94] * 1000, 3),
+        "max_ms": round(ordered[-1] * 1000, 3),
+        "n": len(ordered),
+    }
 
 
 def time_ticks(app: App, moments: list[datetime]) -> dict[str, Any]:
@@ -121,12 +140,17 @@ def time_ticks(app: App, moments: list[datetime]) -> dict[str, Any]:
     _time_ticks(app, moments)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return {"query": percentiles(query_s), "tick_with_enqueue": percentiles(tick_s),
-            "rows_found": {"min": min(found), "max": max(found)},
-            "enqueued_per_tick": {"min": min(enqueued), "max": max(enqueued)},
-            "tick_tracemalloc_peak_mb": round(peak / 2**20, 2),
-            "rss_mb": {"before": round(rss_before / 2**20, 1),
-                       "after": round(process.memory_info().rss / 2**20, 1)}}
+    return {
+        "query": percentiles(query_s),
+        "tick_with_enqueue": percentiles(tick_s),
+        "rows_found": {"min": min(found), "max": max(found)},
+        "enqueued_per_tick": {"min": min(enqueued), "max": max(enqueued)},
+        "tick_tracemalloc_peak_mb": round(peak / 2**20, 2),
+        "rss_mb": {
+            "before": round(rss_before / 2**20, 1),
+            "after": round(process.memory_info().rss / 2**20, 1),
+        },
+    }
 
 
 def _time_queries(engine: Any, moments: list[datetime]) -> tuple[list[float], list[int]]:
@@ -162,8 +186,9 @@ def explain(app: App, now: datetime) -> str:
     with engine.connect() as conn:
         for state in ("pending", "missed"):
             compiled = due_query(state, now, DEFAULT_BATCH).compile(dialect=engine.dialect)
-            plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + compiled.string,
-                                        compiled.params).scalars()
+            plan = conn.exec_driver_sql(
+                "EXPLAIN (ANALYZE, BUFFERS) " + compiled.string, compiled.params
+            ).scalars()
             out.append(f"-- state = '{state}', now = {now.isoformat()}\n" + "\n".join(plan))
     return "\n\n".join(out)
 
@@ -175,8 +200,9 @@ def index_range_scan(plan: str) -> bool:
     what it found; that is still a range scan, and the sort is of those few rows.
     """
     queries = [q for q in plan.split("-- state = ") if q.strip()]
-    return all("ix_deadline_due" in q and "Index Cond" in q and "Seq Scan" not in q
-               for q in queries)
+    return all(
+        "ix_deadline_due" in q and "Index Cond" in q and "Seq Scan" not in q for q in queries
+    )
 
 
 def sizes(url: str) -> dict[str, str]:
@@ -184,14 +210,15 @@ def sizes(url: str) -> dict[str, str]:
         row = conn.execute(
             "SELECT pg_size_pretty(pg_relation_size('deadline')), "
             "pg_size_pretty(pg_relation_size('ix_deadline_due')), count(*) FILTER "
-            "(WHERE state = 'pending'), count(*) FROM deadline").fetchone()
-    return {"table": row[0], "ix_deadline_due": row[1], "pending_rows": row[2],
-            "all_rows": row[3]}
+            "(WHERE state = 'pending'), count(*) FROM deadline"
+        ).fetchone()
+    return {"table": row[0], "ix_deadline_due": row[1], "pending_rows": row[2], "all_rows": row[3]}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000, help="pending deadlines")
     parser.add_argument("--closed", type=int, default=200_000, help="finished deadlines")
     parser.add_argument("--ticks", type=int, default=200)
@@ -212,8 +239,10 @@ def main(argv: list[str] | None = None) -> int:
         app = App.from_settings(Settings(database_url=url, broker_url="stub"))
         # The in-process broker (the settings above name it).
         assert type(wiring.start(app)).__name__ == "StubBroker"
-        spread = [BASE - timedelta(days=1) + (SPAN + timedelta(days=2)) * i / max(1, args.ticks - 1)
-                  for i in range(args.ticks)]
+        spread = [
+            BASE - timedelta(days=1) + (SPAN + timedelta(days=2)) * i / max(1, args.ticks - 1)
+            for i in range(args.ticks)
+        ]
         figures["spread"] = time_ticks(app, spread)
         # Steady state: a scheduler ticking every minute has acted on everything older, so
         # only the last minute's rows are due (about rows / 86,400 of them).
@@ -221,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         figures["steady"] = time_ticks(app, steady)
         print(json.dumps(figures, indent=2, ensure_ascii=False))
         print()
-        plans = [explain(app, BASE + SPAN / 2),  # half the rows due: the batch stops the scan
-                 explain(app, BASE + timedelta(minutes=1))]  # steady state
+        plans = [
+            explain(app, BASE + SPAN / 2),  # half the rows due: the batch stops the scan
+            explain(app, BASE + timedelta(minutes=1)),
+        ]  # steady state
         print("\n\n".join(plans))
         ranged = all(index_range_scan(plan) for plan in plans)
         print(f"\nindex range scan on ix_deadline_due, no table scan: {'yes' if ranged else 'NO'}")

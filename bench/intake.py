@@ -71,12 +71,20 @@ def run_sink(port: int, log_path: str) -> None:
             raw = envelope.original_content or envelope.content
             head = raw.split(b"\r\n\r\n", 1)[0]
             found = {k.lower(): v.decode("ascii", "replace") for k, v in _SINK_HEADER.findall(head)}
-            out.write(f"{arrived:.6f}\t{found.get(b'in-reply-to', '')}\t"
-                      f"{found.get(b'message-id', '')}\t{','.join(envelope.rcpt_tos)}\t{len(raw)}\n")
+            out.write(
+                f"{arrived:.6f}\t{found.get(b'in-reply-to', '')}\t"
+                f"{found.get(b'message-id', '')}\t{','.join(envelope.rcpt_tos)}\t{len(raw)}\n"
+            )
             return "250 2.0.0 Message accepted for delivery"
 
-    controller = Controller(Handler(), hostname=HOST, port=port, decode_data=False,
-                            enable_SMTPUTF8=True, server_hostname="sink.bench")
+    controller = Controller(
+        Handler(),
+        hostname=HOST,
+        port=port,
+        decode_data=False,
+        enable_SMTPUTF8=True,
+        server_hostname="sink.bench",
+    )
     controller.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -186,8 +194,7 @@ class Sampler(threading.Thread):
         kids: dict[int, list[int]] = defaultdict(list)
         for p in ps.process_iter(["ppid", "name"]):
             kids[p.info["ppid"]].append(p.pid)
-            if (self.pg_dbname is None or p.info["name"] != "postgres"
-                    or p.pid in self._pg_seen):
+            if self.pg_dbname is None or p.info["name"] != "postgres" or p.pid in self._pg_seen:
                 continue
             self._pg_seen.add(p.pid)
             with contextlib.suppress(ps.Error):
@@ -205,8 +212,12 @@ class Sampler(threading.Thread):
                 child = todo.pop()
                 tree.append(child)
                 todo += kids.get(child, [])
-            groups.append((label, [(label, pid)] + [(f"{label}[{i + 1}]", c)
-                                                    for i, c in enumerate(sorted(tree))]))
+            groups.append(
+                (
+                    label,
+                    [(label, pid)] + [(f"{label}[{i + 1}]", c) for i, c in enumerate(sorted(tree))],
+                )
+            )
         groups += [(label, [(label, pid)]) for pid, label in self.pg_pids.items()]
         self._groups = groups
 
@@ -295,8 +306,12 @@ def percentile(values: list[float], q: float) -> float:
 def dist(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
-    return {"p50": percentile(values, 0.5), "p95": percentile(values, 0.95),
-            "max": max(values), "mean": statistics.fmean(values)}
+    return {
+        "p50": percentile(values, 0.5),
+        "p95": percentile(values, 0.95),
+        "max": max(values),
+        "mean": statistics.fmean(values),
+    }
 
 
 def load_mails(which: str, n: int, seed: int) -> list[Any]:
@@ -306,8 +321,10 @@ def load_mails(which: str, n: int, seed: int) -> list[Any]:
     if which == "tests":
         from tests.mailgen import complaints
 
-        return [GeneratedMail(m.message_id, m.from_addr, m.flavour, m.raw)
-                for m in complaints(n, seed=seed)]
+        return [
+            GeneratedMail(m.message_id, m.from_addr, m.flavour, m.raw)
+            for m in complaints(n, seed=seed)
+        ]
     return generate(n, seed=seed)
 
 
@@ -363,13 +380,21 @@ class Bench:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None,
-              stdout: Any = None) -> subprocess.Popen:
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, stdout: Any = None
+    ) -> subprocess.Popen:
         setpriv = shutil.which("setpriv")
         prefix = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
         log = (self.tmp / "logs" / f"{name}.log").open("ab")
-        proc = subprocess.Popen(prefix + argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                stdout=stdout or log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen(
+            prefix + argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout or log,
+            stderr=log,
+            start_new_session=True,
+        )
         self.procs[name] = proc
         return proc
 
@@ -400,9 +425,18 @@ class Bench:
         self.redis = redis
 
         port = free_port()
-        sink = self.spawn("sink", [sys.executable, str(Path(__file__).resolve()), "--sink-port",
-                                   str(port), "--sink-log", str(self.tmp / "sink.tsv")],
-                          stdout=subprocess.PIPE)
+        sink = self.spawn(
+            "sink",
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--sink-port",
+                str(port),
+                "--sink-log",
+                str(self.tmp / "sink.tsv"),
+            ],
+            stdout=subprocess.PIPE,
+        )
         if sink.stdout.readline().strip() != b"ready":
             raise RuntimeError(f"SMTP sink did not start:\n{self.log_tail('sink')}")
         self.sink_port = port
@@ -412,36 +446,50 @@ class Bench:
             self.cleanups.append(("database", lambda: drop_pg_database(self.db_url)))
         else:
             self.db_url = f"sqlite:///{self.tmp / 'bench.db'}"
-        print(f"servers up in {time.monotonic() - t:.1f} s: dovecot :{dovecot.port}, "
-              f"redis :{redis.port}, smtp sink :{port}, db {self.db_url.split('@')[-1]}")
+        print(
+            f"servers up in {time.monotonic() - t:.1f} s: dovecot :{dovecot.port}, "
+            f"redis :{redis.port}, smtp sink :{port}, db {self.db_url.split('@')[-1]}"
+        )
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("COMPLAINTDESK_")}
-        env.update({
-            "COMPLAINTDESK_DATABASE_URL": self.db_url,
-            "COMPLAINTDESK_BROKER_URL": redis.url,
-            "COMPLAINTDESK_IMAP__HOST": HOST,
-            "COMPLAINTDESK_IMAP__PORT": str(self.mailbox.port),
-            "COMPLAINTDESK_IMAP__USERNAME": self.mailbox.user,
-            "COMPLAINTDESK_IMAP__PASSWORD": self.mailbox.password,
-            "COMPLAINTDESK_IMAP__SSL": "false",
-            "COMPLAINTDESK_SMTP__HOST": HOST,
-            "COMPLAINTDESK_SMTP__PORT": str(port),
-            "COMPLAINTDESK_INTAKE_ADDRESS": INTAKE,
-            "COMPLAINTDESK_SECRET_KEY": "bench-" + os.urandom(16).hex(),
-            "COMPLAINTDESK_ATTACHMENTS_DIR": str(self.tmp / "attachments"),
-        })
+        env.update(
+            {
+                "COMPLAINTDESK_DATABASE_URL": self.db_url,
+                "COMPLAINTDESK_BROKER_URL": redis.url,
+                "COMPLAINTDESK_IMAP__HOST": HOST,
+                "COMPLAINTDESK_IMAP__PORT": str(self.mailbox.port),
+                "COMPLAINTDESK_IMAP__USERNAME": self.mailbox.user,
+                "COMPLAINTDESK_IMAP__PASSWORD": self.mailbox.password,
+                "COMPLAINTDESK_IMAP__SSL": "false",
+                "COMPLAINTDESK_SMTP__HOST": HOST,
+                "COMPLAINTDESK_SMTP__PORT": str(port),
+                "COMPLAINTDESK_INTAKE_ADDRESS": INTAKE,
+                "COMPLAINTDESK_SECRET_KEY": "bench-" + os.urandom(16).hex(),
+                "COMPLAINTDESK_ATTACHMENTS_DIR": str(self.tmp / "attachments"),
+            }
+        )
         for item in self.args.env:
             key, _, value = item.partition("=")
             env[key] = value
         (self.tmp / "env.sh").write_text(
-            "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items()
-                    if k.startswith("COMPLAINTDESK_")), encoding="utf-8")
+            "".join(
+                f"export {k}={shlex.quote(v)}\n"
+                for k, v in env.items()
+                if k.startswith("COMPLAINTDESK_")
+            ),
+            encoding="utf-8",
+        )
         return env
 
     def start_pipeline(self, env: dict[str, str]) -> dict[str, list[str]]:
         t = time.monotonic()
-        subprocess.run([str(BIN / "complaintdesk"), "db", "upgrade"], cwd=ROOT, env=env,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [str(BIN / "complaintdesk"), "db", "upgrade"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         print(f"complaintdesk db upgrade: {time.monotonic() - t:.1f} s")
         commands = procfile(ROOT / "Procfile")
         worker = commands["worker"]
@@ -450,14 +498,20 @@ class Bench:
         if self.args.threads is not None:
             worker = with_option(worker, "--threads", self.args.threads)
         commands["worker"] = worker
-        self.processes = int(worker[worker.index("--processes") + 1]) if "--processes" in worker else os.cpu_count()
+        self.processes = (
+            int(worker[worker.index("--processes") + 1])
+            if "--processes" in worker
+            else os.cpu_count()
+        )
         self.threads = int(worker[worker.index("--threads") + 1]) if "--threads" in worker else 8
         for name in ("worker", "poller"):
             proc = self.spawn(name, resolve(commands[name]), env=env)
             self.sampler.watch(name, proc.pid)
         self.wait_ready()
-        print(f"pipeline ready in {time.monotonic() - t:.1f} s: "
-              f"{' '.join(commands['poller'])} | {' '.join(commands['worker'])}")
+        print(
+            f"pipeline ready in {time.monotonic() - t:.1f} s: "
+            f"{' '.join(commands['poller'])} | {' '.join(commands['worker'])}"
+        )
         return commands
 
     def wait_ready(self, timeout: float = 90.0) -> None:
@@ -469,8 +523,10 @@ class Bench:
             while time.monotonic() < deadline:
                 for name, proc in self.procs.items():
                     if proc.poll() is not None:
-                        raise RuntimeError(f"{name} exited ({proc.returncode}) while starting:\n"
-                                           f"{self.log_tail(name)}")
+                        raise RuntimeError(
+                            f"{name} exited ({proc.returncode}) while starting:\n"
+                            f"{self.log_tail(name)}"
+                        )
                 ready = self.log_tail("worker", 10_000).count("Worker process is ready for action")
                 with engine.connect() as conn:
                     cursor = conn.execute(text("SELECT count(*) FROM mailbox_cursor")).scalar()
@@ -480,8 +536,10 @@ class Bench:
                 time.sleep(0.2)
         finally:
             engine.dispose()
-        raise TimeoutError(f"pipeline not ready in {timeout} s:\n{self.log_tail('worker')}\n"
-                           f"{self.log_tail('poller')}")
+        raise TimeoutError(
+            f"pipeline not ready in {timeout} s:\n{self.log_tail('worker')}\n"
+            f"{self.log_tail('poller')}"
+        )
 
     # the measurement
 
@@ -515,12 +573,19 @@ class Bench:
         First waits (up to 20 s) for the start-up work that follows "ready" to end: the worker
         processes use a fifth of a core for a few seconds after it.
         """
+
         def busy(window: float) -> float:
             self.sampler.mark_start()
             time.sleep(window)
             self.sampler.sample()
-            return sum(st.cpu_last - (st.cpu_first or 0.0) for st in self.sampler.stats.values()
-                       if st.label.startswith(("worker", "poller"))) / window
+            return (
+                sum(
+                    st.cpu_last - (st.cpu_first or 0.0)
+                    for st in self.sampler.stats.values()
+                    if st.label.startswith(("worker", "poller"))
+                )
+                / window
+            )
 
         deadline = time.monotonic() + 20
         while busy(0.5) > 0.05 and time.monotonic() < deadline:
@@ -556,8 +621,10 @@ class Bench:
                     print(f"{name} died ({self.procs[name].returncode}):\n{self.log_tail(name)}")
                     return None
             if now > deadline or now - last_progress > self.args.stall:
-                print(f"giving up: {len(got)}/{len(expected)} acknowledged "
-                      f"({'timeout' if now > deadline else f'no progress for {self.args.stall} s'})")
+                print(
+                    f"giving up: {len(got)}/{len(expected)} acknowledged "
+                    f"({'timeout' if now > deadline else f'no progress for {self.args.stall} s'})"
+                )
                 return None
             time.sleep(0.2)  # arrival times come from the sink itself
 
@@ -568,10 +635,12 @@ class Bench:
         t = time.monotonic()
         mails = load_mails(args.mailgen, args.n, args.seed)
         sizes = [len(m.raw) for m in mails]
-        print(f"generated {len(mails)} mails in {time.monotonic() - t:.1f} s: "
-              f"median {statistics.median(sizes) / 1024:.1f} KB, total {sum(sizes) / 2**20:.1f} MB, "
-              f"{sum(b'Content-Disposition: attachment' in m.raw for m in mails)} with an attachment, "
-              f"{dict(Counter(m.kind for m in mails))}")
+        print(
+            f"generated {len(mails)} mails in {time.monotonic() - t:.1f} s: "
+            f"median {statistics.median(sizes) / 1024:.1f} KB, total {sum(sizes) / 2**20:.1f} MB, "
+            f"{sum(b'Content-Disposition: attachment' in m.raw for m in mails)} with an attachment, "
+            f"{dict(Counter(m.kind for m in mails))}"
+        )
         env = self.start_servers()
         pg_name = self.db_url.rsplit("/", 1)[-1] if args.db == "postgres" else None
         self.sampler = Sampler(pg_name)
@@ -585,8 +654,10 @@ class Bench:
         sink = SinkLog(self.tmp / "sink.tsv")
         sink.read()
         load_before = os.getloadavg()
-        print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} "
-              f"{load_before[2]:.2f} ({os.cpu_count()} cores)")
+        print(
+            f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} "
+            f"{load_before[2]:.2f} ({os.cpu_count()} cores)"
+        )
         idle = self.idle_cpu(args.idle) if args.idle > 0 else {}
         cpu_before = psutil.cpu_times()
         self.sampler.mark_start()
@@ -594,8 +665,10 @@ class Bench:
         t0, c0 = time.monotonic(), time.process_time()
         appended = self.append_all(mails)
         t_appended, c1 = time.monotonic(), time.process_time()
-        print(f"appended {len(appended)} mails in {t_appended - t0:.2f} s "
-              f"({len(appended) / (t_appended - t0):.0f}/s, {args.append_connections} connection(s))")
+        print(
+            f"appended {len(appended)} mails in {t_appended - t0:.2f} s "
+            f"({len(appended) / (t_appended - t0):.0f}/s, {args.append_connections} connection(s))"
+        )
         expected = {m.message_id for m in mails}
         t_last = self.wait_for_acks(sink, expected)
         t_done, c2 = time.monotonic(), time.process_time()
@@ -613,16 +686,23 @@ class Bench:
         window = t_done - t0
         ours = sum((st.cpu_last - (st.cpu_first or 0.0)) for st in stats.stats.values())
         figures["machine"] = {
-            "cores": os.cpu_count(), "load_before": load_before, "load_after": load_after,
+            "cores": os.cpu_count(),
+            "load_before": load_before,
+            "load_after": load_after,
             "busy_core_seconds": busy(cpu_after) - busy(cpu_before),
             "ours_core_seconds": ours,
             "others_core_seconds": busy(cpu_after) - busy(cpu_before) - ours,
             "window_s": window,
         }
         figures["processes"] = [
-            {"label": st.label, "pid": st.pid, "peak_rss_mb": st.peak_rss / 2**20,
-             "cpu_s": st.cpu_last - (st.cpu_first or 0.0)}
-            for st in sorted(stats.stats.values(), key=lambda s: (s.label.split("[")[0], s.label))]
+            {
+                "label": st.label,
+                "pid": st.pid,
+                "peak_rss_mb": st.peak_rss / 2**20,
+                "cpu_s": st.cpu_last - (st.cpu_first or 0.0),
+            }
+            for st in sorted(stats.stats.values(), key=lambda s: (s.label.split("[")[0], s.label))
+        ]
         figures["trees"] = {label: peak / 2**20 for label, peak in stats.tree_peak.items()}
         done = max(1, figures["correctness"]["acked_complaints"])
         per_group: dict[str, float] = defaultdict(float)
@@ -637,28 +717,51 @@ class Bench:
         figures["cpu_bound_ceiling"] = (os.cpu_count() or 1) * 1000 / needed if needed else None
         figures["bench_cpu"] = self.bench_cpu
         figures["idle_cpu_percent"] = idle
-        figures["config"] = {"n": args.n, "db": args.db, "mailgen": args.mailgen, "processes": self.processes,
-                             "threads": self.threads, "poller": commands["poller"],
-                             "worker": commands["worker"], "env": args.env, "seed": args.seed}
+        figures["config"] = {
+            "n": args.n,
+            "db": args.db,
+            "mailgen": args.mailgen,
+            "processes": self.processes,
+            "threads": self.threads,
+            "poller": commands["poller"],
+            "worker": commands["worker"],
+            "env": args.env,
+            "seed": args.seed,
+        }
         errors = self.log_tail("worker", 100_000)
         figures["worker_log"] = {
             "tracebacks": errors.count("Traceback (most recent call last)"),
             "errors": len(re.findall(r"\] \[ERROR\]|\bERROR\b", errors)),
             "warnings": len(re.findall(r"\bWARNING\b", errors)),
             # rows the pipeline lost track of and the sweeper had to enqueue again
-            "sweeper_reenqueued_mails": sum(int(x) for x in re.findall(
-                r"sweeper re-enqueued (\d+) mails", errors)),
-            "sweeper_reenqueued_replies": sum(int(x) for x in re.findall(
-                r"sweeper re-enqueued \d+ mails and (\d+) replies", errors))}
+            "sweeper_reenqueued_mails": sum(
+                int(x) for x in re.findall(r"sweeper re-enqueued (\d+) mails", errors)
+            ),
+            "sweeper_reenqueued_replies": sum(
+                int(x)
+                for x in re.findall(r"sweeper re-enqueued \d+ mails and (\d+) replies", errors)
+            ),
+        }
         poller_log = self.log_tail("poller", 100_000)
         figures["poller_log"] = {
             "warnings": len(re.findall(r"\bWARNING\b", poller_log)),
-            "first_warnings": [line[:200] for line in poller_log.splitlines()
-                               if "WARNING" in line][:3]}
+            "first_warnings": [line[:200] for line in poller_log.splitlines() if "WARNING" in line][
+                :3
+            ],
+        }
         return figures
 
-    def collect(self, mails: list[Any], appended: dict[str, float], sink: SinkLog, t0: float,
-                t_appended: float, t_last: float | None, t_done: float, wall0: float) -> dict[str, Any]:
+    def collect(
+        self,
+        mails: list[Any],
+        appended: dict[str, float],
+        sink: SinkLog,
+        t0: float,
+        t_appended: float,
+        t_last: float | None,
+        t_done: float,
+        wall0: float,
+    ) -> dict[str, Any]:
         from sqlalchemy import create_engine, text
 
         expected = {m.message_id: m for m in mails}
@@ -676,8 +779,11 @@ class Bench:
         first_ack = {mid: min(a.arrived for a in acks) for mid, acks in acks_by.items()}
         latency = [first_ack[mid] - appended[mid] for mid in first_ack if mid in appended]
         dup_acks = {mid: len(acks) for mid, acks in acks_by.items() if len(acks) > 1}
-        wrong_rcpt = [mid for mid, acks in acks_by.items()
-                      if any(a.rcpt.lower() != expected[mid].sender.lower() for a in acks)]
+        wrong_rcpt = [
+            mid
+            for mid, acks in acks_by.items()
+            if any(a.rcpt.lower() != expected[mid].sender.lower() for a in acks)
+        ]
         end = t_last if t_last is not None else t_done
         done = len(first_ack)
         arrivals = sorted(first_ack.values())
@@ -689,26 +795,49 @@ class Bench:
         engine = create_engine(self.db_url)
         q = lambda sql: conn.execute(text(sql)).all()  # noqa: E731
         with engine.connect() as conn:
-            cases = conn.execute(text("SELECT count(*) FROM \"case\"")).scalar()
-            classified = conn.execute(text(
-                "SELECT count(*) FROM \"case\" WHERE category IS NOT NULL")).scalar()
-            raw_status = dict(Counter({f"{s}/{d}": c for s, d, c in q(
-                "SELECT status, disposition, count(*) FROM raw_message GROUP BY status, disposition")}))
-            out_status = {f"{k}/{s}": c for k, s, c in q(
-                "SELECT kind, status, count(*) FROM outbound_email GROUP BY kind, status")}
-            dup_raw = q("SELECT message_id, count(*) FROM raw_message GROUP BY message_id "
-                        "HAVING count(*) > 1")
-            dup_cases = q("SELECT message_id, count(DISTINCT case_id) FROM message WHERE "
-                          "direction = 'in' GROUP BY message_id HAVING count(DISTINCT case_id) > 1")
-            dup_out = q("SELECT case_id, count(*) FROM outbound_email WHERE kind = "
-                        "'acknowledgement' GROUP BY case_id HAVING count(*) > 1")
+            cases = conn.execute(text('SELECT count(*) FROM "case"')).scalar()
+            classified = conn.execute(
+                text('SELECT count(*) FROM "case" WHERE category IS NOT NULL')
+            ).scalar()
+            raw_status = dict(
+                Counter(
+                    {
+                        f"{s}/{d}": c
+                        for s, d, c in q(
+                            "SELECT status, disposition, count(*) FROM raw_message GROUP BY status, disposition"
+                        )
+                    }
+                )
+            )
+            out_status = {
+                f"{k}/{s}": c
+                for k, s, c in q(
+                    "SELECT kind, status, count(*) FROM outbound_email GROUP BY kind, status"
+                )
+            }
+            dup_raw = q(
+                "SELECT message_id, count(*) FROM raw_message GROUP BY message_id "
+                "HAVING count(*) > 1"
+            )
+            dup_cases = q(
+                "SELECT message_id, count(DISTINCT case_id) FROM message WHERE "
+                "direction = 'in' GROUP BY message_id HAVING count(DISTINCT case_id) > 1"
+            )
+            dup_out = q(
+                "SELECT case_id, count(*) FROM outbound_email WHERE kind = "
+                "'acknowledgement' GROUP BY case_id HAVING count(*) > 1"
+            )
             attempts = q("SELECT attempts, count(*) FROM raw_message GROUP BY attempts")
-            rows = q("SELECT r.message_id, r.received_at, r.processed_at, o.created_at, o.sent_at, "
-                     "r.id, r.uid, r.attempts "
-                     "FROM raw_message r LEFT JOIN outbound_email o ON o.case_id = r.case_id "
-                     "AND o.kind = 'acknowledgement'")
-            reasons = q("SELECT reason, count(*) FROM raw_message WHERE disposition <> 'case' "
-                        "GROUP BY reason ORDER BY count(*) DESC LIMIT 5")
+            rows = q(
+                "SELECT r.message_id, r.received_at, r.processed_at, o.created_at, o.sent_at, "
+                "r.id, r.uid, r.attempts "
+                "FROM raw_message r LEFT JOIN outbound_email o ON o.case_id = r.case_id "
+                "AND o.kind = 'acknowledgement'"
+            )
+            reasons = q(
+                "SELECT reason, count(*) FROM raw_message WHERE disposition <> 'case' "
+                "GROUP BY reason ORDER BY count(*) DESC LIMIT 5"
+            )
         engine.dispose()
 
         # Where the latency goes, from the rows' wall-clock stamps (same machine clock).
@@ -729,13 +858,20 @@ class Bench:
                 continue
             r, p, s = mono(received), mono(processed), mono(sent)
             ack = first_ack.get(mid)
-            slowest.append({"message_id": mid, "raw_id": raw_id, "imap_uid": uid,
-                            "attempts": attempts_, "appended": appended[mid] - t0,
-                            "stored": r - t0 if r is not None else None,
-                            "ingested": p - t0 if p is not None else None,
-                            "sent": s - t0 if s is not None else None,
-                            "acked": ack - t0 if ack is not None else None,
-                            "latency": ack - appended[mid] if ack is not None else None})
+            slowest.append(
+                {
+                    "message_id": mid,
+                    "raw_id": raw_id,
+                    "imap_uid": uid,
+                    "attempts": attempts_,
+                    "appended": appended[mid] - t0,
+                    "stored": r - t0 if r is not None else None,
+                    "ingested": p - t0 if p is not None else None,
+                    "sent": s - t0 if s is not None else None,
+                    "acked": ack - t0 if ack is not None else None,
+                    "latency": ack - appended[mid] if ack is not None else None,
+                }
+            )
             if r is not None:
                 stages["append → stored (poller)"].append(r - appended[mid])
                 stored_at.append(r)
@@ -760,13 +896,18 @@ class Bench:
             # seconds after the first append, for the five slowest mails
             "slowest": sorted(slowest, key=lambda x: -(x["latency"] or 1e9))[:5],
             "correctness": {
-                "cases": cases, "classified": classified, "acks_received": len(sink.acks), "acked_complaints": done,
+                "cases": cases,
+                "classified": classified,
+                "acks_received": len(sink.acks),
+                "acked_complaints": done,
                 "staff_notices_received": notices,
                 "missing_acks": sorted(set(expected) - set(first_ack))[:50],
                 "missing_count": len(set(expected) - set(first_ack)),
-                "duplicate_acks": dup_acks, "unexpected_mail": [a.in_reply_to for a in unexpected][:20],
+                "duplicate_acks": dup_acks,
+                "unexpected_mail": [a.in_reply_to for a in unexpected][:20],
                 "wrong_recipient": wrong_rcpt[:20],
-                "raw_status": raw_status, "outbound": out_status,
+                "raw_status": raw_status,
+                "outbound": out_status,
                 "duplicate_raw_rows": [list(r) for r in dup_raw][:20],
                 "message_ids_in_several_cases": [list(r) for r in dup_cases][:20],
                 "cases_with_several_acks": [list(r) for r in dup_out][:20],
@@ -783,14 +924,21 @@ def print_report(f: dict[str, Any]) -> None:
     c, m, cfg = f["correctness"], f["machine"], f["config"]
     ms = lambda s: f"{s * 1000:8.0f} ms" if s == s else "     n/a"  # noqa: E731
     print()
-    print(f"complaintdesk intake benchmark — N={f['n']}, {cfg['db']}, worker --processes "
-          f"{cfg['processes']} --threads {cfg['threads']}" + (f", {' '.join(cfg['env'])}" if cfg['env'] else ""))
-    print(f"machine: {m['cores']} cores, load {m['load_before'][0]:.2f} before / "
-          f"{m['load_after'][0]:.2f} after; during the run {m['busy_core_seconds'] / m['window_s']:.2f} "
-          f"cores busy, of which {m['others_core_seconds'] / m['window_s']:.2f} not ours")
+    print(
+        f"complaintdesk intake benchmark — N={f['n']}, {cfg['db']}, worker --processes "
+        f"{cfg['processes']} --threads {cfg['threads']}"
+        + (f", {' '.join(cfg['env'])}" if cfg["env"] else "")
+    )
+    print(
+        f"machine: {m['cores']} cores, load {m['load_before'][0]:.2f} before / "
+        f"{m['load_after'][0]:.2f} after; during the run {m['busy_core_seconds'] / m['window_s']:.2f} "
+        f"cores busy, of which {m['others_core_seconds'] / m['window_s']:.2f} not ours"
+    )
     print("─" * 78)
-    print(f"{'appended':34} {f['appended']:>8} mails in {f['append_s']:.2f} s "
-          f"({f['append_rate']:.0f}/s)")
+    print(
+        f"{'appended':34} {f['appended']:>8} mails in {f['append_s']:.2f} s "
+        f"({f['append_rate']:.0f}/s)"
+    )
     if f["all_stored_s"] is not None:
         print(f"{'all stored by the poller after':34} {f['all_stored_s']:8.2f} s")
     print(f"{'first append → last ack':34} {f['elapsed_s']:8.2f} s")
@@ -812,34 +960,59 @@ def print_report(f: dict[str, Any]) -> None:
     for p in f["processes"]:
         if p["cpu_s"] < 0.05 and p["label"].startswith("postgres") and p["peak_rss_mb"] < 1:
             continue
-        print(f"{p['label']:28} {p['pid']:>8} {p['peak_rss_mb']:7.1f} MB {p['cpu_s']:8.1f} "
-              f"{100 * p['cpu_s'] / m['window_s']:12.0f}%")
+        print(
+            f"{p['label']:28} {p['pid']:>8} {p['peak_rss_mb']:7.1f} MB {p['cpu_s']:8.1f} "
+            f"{100 * p['cpu_s'] / m['window_s']:12.0f}%"
+        )
     for label, mb in f["trees"].items():
         if label in ("worker", "dovecot"):
             print(f"{'  ' + label + ' tree, peak of sum':28} {'':>8} {mb:7.1f} MB")
     cpu = f["cpu_ms_per_mail"]
     print("CPU per acknowledged mail: " + ", ".join(f"{g} {v:.1f} ms" for g, v in cpu.items()))
     if f["cpu_bound_ceiling"]:
-        print(f"  all but the bench: {sum(v for g, v in cpu.items() if g != 'bench'):.1f} ms/mail → "
-              f"CPU-bound ceiling on {m['cores']} idle cores ≈ {f['cpu_bound_ceiling']:.0f} mails/s")
+        print(
+            f"  all but the bench: {sum(v for g, v in cpu.items() if g != 'bench'):.1f} ms/mail → "
+            f"CPU-bound ceiling on {m['cores']} idle cores ≈ {f['cpu_bound_ceiling']:.0f} mails/s"
+        )
     if f.get("idle_cpu_percent"):
-        print("idle CPU before the run (% of a core): " + ", ".join(
-            f"{g} {v:.1f}" for g, v in f["idle_cpu_percent"].items()))
+        print(
+            "idle CPU before the run (% of a core): "
+            + ", ".join(f"{g} {v:.1f}" for g, v in f["idle_cpu_percent"].items())
+        )
     print("─" * 78)
-    ok = (c["cases"] == f["n"] and c["acked_complaints"] == f["n"] and not c["duplicate_acks"]
-          and not c["unexpected_mail"] and not c["message_ids_in_several_cases"]
-          and not c["cases_with_several_acks"] and not c["wrong_recipient"])
-    print(f"correctness: {'OK' if ok else 'PROBLEMS'} — cases {c['cases']}/{f['n']}, acknowledged "
-          f"{c['acked_complaints']}/{f['n']}, acks received {c['acks_received']}, duplicates "
-          f"{len(c['duplicate_acks'])}, missing {c['missing_count']}")
-    print(f"  raw_message: {c['raw_status']}   outbound: {c['outbound']}   "
-          f"cases classified by the end: {c['classified']}")
-    print(f"  ingest attempts: {c['ingest_attempts']}   worker log: {f['worker_log']}   "
-          f"poller log: {f['poller_log']['warnings']} warnings")
+    ok = (
+        c["cases"] == f["n"]
+        and c["acked_complaints"] == f["n"]
+        and not c["duplicate_acks"]
+        and not c["unexpected_mail"]
+        and not c["message_ids_in_several_cases"]
+        and not c["cases_with_several_acks"]
+        and not c["wrong_recipient"]
+    )
+    print(
+        f"correctness: {'OK' if ok else 'PROBLEMS'} — cases {c['cases']}/{f['n']}, acknowledged "
+        f"{c['acked_complaints']}/{f['n']}, acks received {c['acks_received']}, duplicates "
+        f"{len(c['duplicate_acks'])}, missing {c['missing_count']}"
+    )
+    print(
+        f"  raw_message: {c['raw_status']}   outbound: {c['outbound']}   "
+        f"cases classified by the end: {c['classified']}"
+    )
+    print(
+        f"  ingest attempts: {c['ingest_attempts']}   worker log: {f['worker_log']}   "
+        f"poller log: {f['poller_log']['warnings']} warnings"
+    )
     for line in f["poller_log"]["first_warnings"]:
         print(f"    {line}")
-    for key in ("duplicate_acks", "unexpected_mail", "wrong_recipient", "duplicate_raw_rows",
-                "message_ids_in_several_cases", "cases_with_several_acks", "not_case_reasons"):
+    for key in (
+        "duplicate_acks",
+        "unexpected_mail",
+        "wrong_recipient",
+        "duplicate_raw_rows",
+        "message_ids_in_several_cases",
+        "cases_with_several_acks",
+        "not_case_reasons",
+    ):
         if c[key]:
             print(f"  {key}: {c[key]}")
     slow = f["slowest"][0] if f["slowest"] else None
@@ -850,28 +1023,57 @@ def print_report(f: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=1000, help="complaints to send (1000)")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--processes", type=int, help="worker --processes (Procfile's by default)")
     parser.add_argument("--threads", type=int, help="worker --threads (Procfile's by default)")
     parser.add_argument("--keep", action="store_true", help="leave servers and processes up")
-    parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                        help="also dump the figures as JSON (to PATH, or stdout)")
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment for the pipeline, e.g. COMPLAINTDESK_IMAP__FETCH_BATCH=500")
-    parser.add_argument("--append-connections", type=int, default=1, help="IMAP connections appending")
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        metavar="PATH",
+        help="also dump the figures as JSON (to PATH, or stdout)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for the pipeline, e.g. COMPLAINTDESK_IMAP__FETCH_BATCH=500",
+    )
+    parser.add_argument(
+        "--append-connections", type=int, default=1, help="IMAP connections appending"
+    )
     parser.add_argument("--seed", type=int, default=20261116)
-    parser.add_argument("--mailgen", choices=["bench", "tests"], default="bench",
-                        help="bench/mailgen.py (a few KB, default) or tests/mailgen.py (~0.5 KB)")
+    parser.add_argument(
+        "--mailgen",
+        choices=["bench", "tests"],
+        default="bench",
+        help="bench/mailgen.py (a few KB, default) or tests/mailgen.py (~0.5 KB)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
-    parser.add_argument("--stall", type=float, default=150.0,
-                        help="give up after this long without a new acknowledgement (s)")
-    parser.add_argument("--settle", type=float, default=2.0,
-                        help="wait this long after the last ack for duplicates (s)")
-    parser.add_argument("--idle", type=float, default=3.0,
-                        help="measure the processes' idle CPU for this long before appending (s)")
+    parser.add_argument(
+        "--stall",
+        type=float,
+        default=150.0,
+        help="give up after this long without a new acknowledgement (s)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=2.0,
+        help="wait this long after the last ack for duplicates (s)",
+    )
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=3.0,
+        help="measure the processes' idle CPU for this long before appending (s)",
+    )
     parser.add_argument("--logs", metavar="DIR", help="copy the processes' logs here at exit")
     parser.add_argument("--sink-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--sink-log", help=argparse.SUPPRESS)
@@ -905,12 +1107,16 @@ def report(args: argparse.Namespace, bench: Bench, figures: dict[str, Any]) -> N
     print_report(figures)
     if args.keep:
         # The servers die with this process (pdeathsig), so "keep" means: stay here until asked.
-        print(f"\n--keep: servers and processes stay up until Ctrl-C; logs in {bench.tmp}/logs, "
-              f"environment: source {bench.tmp}/env.sh")
+        print(
+            f"\n--keep: servers and processes stay up until Ctrl-C; logs in {bench.tmp}/logs, "
+            f"environment: source {bench.tmp}/env.sh"
+        )
         for name, proc in bench.procs.items():
             print(f"  {name}: pid {proc.pid}")
-        print(f"  dovecot :{bench.dovecot.port} user {bench.mailbox.user} password "
-              f"{bench.mailbox.password}; redis {bench.redis.url}; database {bench.db_url}")
+        print(
+            f"  dovecot :{bench.dovecot.port} user {bench.mailbox.user} password "
+            f"{bench.mailbox.password}; redis {bench.redis.url}; database {bench.db_url}"
+        )
     if args.json:
         text = json.dumps(figures, ensure_ascii=False, indent=2, default=str)
         if args.json == "-":

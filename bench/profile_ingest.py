@@ -96,9 +96,18 @@ def main() -> int:
         cleanups.append(dovecot.stop)
         box = dovecot.new_mailbox("prof")
         port = free_port()
-        sink = subprocess.Popen([sys.executable, str(ROOT / "bench" / "intake.py"), "--sink-port",
-                                 str(port), "--sink-log", str(tmp / "sink.tsv")],
-                                stdout=subprocess.PIPE, start_new_session=True)
+        sink = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "intake.py"),
+                "--sink-port",
+                str(port),
+                "--sink-log",
+                str(tmp / "sink.tsv"),
+            ],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
         cleanups.append(lambda: (sink.terminate(), sink.wait()))
         assert sink.stdout.readline().strip() == b"ready"
         if args.db == "postgres":
@@ -106,14 +115,21 @@ def main() -> int:
             cleanups.append(lambda: drop_pg_database(db_url))
         else:
             db_url = f"sqlite:///{tmp / 'prof.db'}"
-        os.environ.update({
-            "COMPLAINTDESK_DATABASE_URL": db_url, "COMPLAINTDESK_BROKER_URL": "stub",
-            "COMPLAINTDESK_IMAP__HOST": HOST, "COMPLAINTDESK_IMAP__PORT": str(box.port),
-            "COMPLAINTDESK_IMAP__USERNAME": box.user, "COMPLAINTDESK_IMAP__PASSWORD": box.password,
-            "COMPLAINTDESK_IMAP__SSL": "false", "COMPLAINTDESK_SMTP__HOST": HOST,
-            "COMPLAINTDESK_SMTP__PORT": str(port), "COMPLAINTDESK_SECRET_KEY": "profile-secret",
-            "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
-        })
+        os.environ.update(
+            {
+                "COMPLAINTDESK_DATABASE_URL": db_url,
+                "COMPLAINTDESK_BROKER_URL": "stub",
+                "COMPLAINTDESK_IMAP__HOST": HOST,
+                "COMPLAINTDESK_IMAP__PORT": str(box.port),
+                "COMPLAINTDESK_IMAP__USERNAME": box.user,
+                "COMPLAINTDESK_IMAP__PASSWORD": box.password,
+                "COMPLAINTDESK_IMAP__SSL": "false",
+                "COMPLAINTDESK_SMTP__HOST": HOST,
+                "COMPLAINTDESK_SMTP__PORT": str(port),
+                "COMPLAINTDESK_SECRET_KEY": "profile-secret",
+                "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
+            }
+        )
         for key in [k for k in os.environ if k.startswith("COMPLAINTDESK_OUTBOX")]:
             del os.environ[key]
         return run(args, db_url, box, generate)
@@ -130,16 +146,18 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
     import workers.intake.ingest as ingest_mod
     import workers.outbound.outbox as outbox_mod
     import workers.outbound.sender as sender_mod
-    from models.migrate import upgrade
     from config.settings import get_settings
+    from models.migrate import upgrade
     from workers import wiring
     from workers.app import App
     from workers.intake.poller import Poller
 
     t = time.perf_counter()
     upgrade(db_url)
-    print(f"db upgrade {time.perf_counter() - t:.1f} s; load {os.getloadavg()[0]:.2f} "
-          f"({os.cpu_count()} cores)")
+    print(
+        f"db upgrade {time.perf_counter() - t:.1f} s; load {os.getloadavg()[0]:.2f} "
+        f"({os.cpu_count()} cores)"
+    )
     app = App.from_settings(get_settings())
     wiring.start(app)
     mails = generate(3 * args.n, seed=args.seed)
@@ -160,10 +178,12 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
     cpu, t = time.process_time(), time.perf_counter()
     count = poller.poll(imap)
     wall, cpu = time.perf_counter() - t, time.process_time() - cpu
-    print(f"\npass 1 — poller.poll(): {count} mails in {wall:.2f} s = {1000 * wall / count:.1f} ms/mail "
-          f"wall, {1000 * cpu / count:.1f} ms/mail CPU in this process "
-          f"(fetch batch {app.settings.imap.fetch_batch}), "
-          f"{STATEMENTS['(all)'] / count:.1f} SQL statements/mail")
+    print(
+        f"\npass 1 — poller.poll(): {count} mails in {wall:.2f} s = {1000 * wall / count:.1f} ms/mail "
+        f"wall, {1000 * cpu / count:.1f} ms/mail CPU in this process "
+        f"(fetch batch {app.settings.imap.fetch_batch}), "
+        f"{STATEMENTS['(all)'] / count:.1f} SQL statements/mail"
+    )
 
     # --- pass 2: ingest + send, stage timers ---------------------------------------------------
     for module, attr, name in [
@@ -182,6 +202,7 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
         patch(module, attr, name)
     real_commit = sqlalchemy.orm.Session.commit
     sqlalchemy.orm.Session.commit = timed("session.commit (all)", real_commit)
+
     def send_fn(outbound_id: int) -> None:  # the send_outbound actor's work
         sender_mod.send(app, outbound_id)
 
@@ -194,8 +215,11 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
         from models.db import session_scope
 
         with session_scope(db_url) as s:
-            return list(s.execute(text("SELECT id FROM outbound_email WHERE status = 'queued' "
-                                       "ORDER BY id")).scalars())
+            return list(
+                s.execute(
+                    text("SELECT id FROM outbound_email WHERE status = 'queued' ORDER BY id")
+                ).scalars()
+            )
 
     def one_batch(ids: list[int], label: str) -> tuple[float, float, float, float]:
         cpu, t = time.process_time(), time.perf_counter()
@@ -216,31 +240,45 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
     ids = stored[1:]
     t_ing, c_ing, t_send, c_send = one_batch(ids, "timed")
     k = len(ids)
-    print(f"\npass 2 — {k} mails, single thread: ingest actor {1000 * t_ing / k:.1f} ms/mail wall "
-          f"({1000 * c_ing / k:.1f} CPU), send actor {1000 * t_send / k:.1f} ms/mail wall "
-          f"({1000 * c_send / k:.1f} CPU) → {k / (t_ing + t_send):.1f} mails/s per thread")
+    print(
+        f"\npass 2 — {k} mails, single thread: ingest actor {1000 * t_ing / k:.1f} ms/mail wall "
+        f"({1000 * c_ing / k:.1f} CPU), send actor {1000 * t_send / k:.1f} ms/mail wall "
+        f"({1000 * c_send / k:.1f} CPU) → {k / (t_ing + t_send):.1f} mails/s per thread"
+    )
     print(f"{'stage':42} {'calls':>6} {'ms/mail':>8} {'ms/call':>8} {'share':>6} {'SQL/mail':>8}")
     total = t_ing + t_send
     for name, values in TIMES.items():
         s = sum(values)
-        print(f"{name:42} {len(values):6} {1000 * s / k:8.2f} {1000 * s / len(values):8.2f} "
-              f"{100 * s / total:5.1f}% {STATEMENTS.get(name, 0) / k:8.1f}")
+        print(
+            f"{name:42} {len(values):6} {1000 * s / k:8.2f} {1000 * s / len(values):8.2f} "
+            f"{100 * s / total:5.1f}% {STATEMENTS.get(name, 0) / k:8.1f}"
+        )
     print(f"{'SQL statements, all':42} {'':6} {'':8} {'':8} {'':6} {STATEMENTS['(all)'] / k:8.1f}")
-    print("(indented stages are inside the one above; session.commit counts every commit, "
-          "the poller's excluded)")
+    print(
+        "(indented stages are inside the one above; session.commit counts every commit, "
+        "the poller's excluded)"
+    )
 
-    for module, attr in [(ingest_mod, a) for a in ("claim", "parse_mail", "screen_mail",
-                                                   "correlate", "open_case", "on_case_opened",
-                                                   "acknowledge", "enqueue_next")] + [
-            (outbox_mod, "render_reply"), (outbox_mod, "compose"),
-            (sender_mod, "deliver")]:
+    for module, attr in [
+        (ingest_mod, a)
+        for a in (
+            "claim",
+            "parse_mail",
+            "screen_mail",
+            "correlate",
+            "open_case",
+            "on_case_opened",
+            "acknowledge",
+            "enqueue_next",
+        )
+    ] + [(outbox_mod, "render_reply"), (outbox_mod, "compose"), (sender_mod, "deliver")]:
         unpatch(module, attr)
     sqlalchemy.orm.Session.commit = real_commit
     event.remove(Engine, "before_cursor_execute", count_statement)
 
     # --- pass 3: cProfile --------------------------------------------------------------------
     with box.client() as c:
-        for mail in mails[n:2 * n]:
+        for mail in mails[n : 2 * n]:
             c.append("INBOX", mail.raw)
     stored.clear()
     # CPU time by default: waits on PostgreSQL, Dovecot and the sink then cost nothing, and the
@@ -264,15 +302,37 @@ def run(args: argparse.Namespace, db_url: str, box: Any, generate: Any) -> int:
         stats.print_stats(args.top)
         text = out.getvalue()
         clock = "wall" if args.wall else "CPU"
-        print(f"\npass 3 — cProfile ({clock} time) of poll + ingest + send for {len(stored)} mails, "
-              f"by {sort}:")
-        print(text[text.find("   ncalls"):].rstrip())
+        print(
+            f"\npass 3 — cProfile ({clock} time) of poll + ingest + send for {len(stored)} mails, "
+            f"by {sort}:"
+        )
+        print(text[text.find("   ncalls") :].rstrip())
     return 0
 
 
-PACKAGES = ["sqlalchemy", "psycopg", "sqlmodel", "pydantic", "email/", "mailparser", "jinja2",
-            "charset_normalizer", "html2text", "nh3", "imapclient", "imaplib", "smtplib", "dramatiq",
-            "redis", "holidays", "zoneinfo", "json", "/workers/", "/models/", "/config/"]
+PACKAGES = [
+    "sqlalchemy",
+    "psycopg",
+    "sqlmodel",
+    "pydantic",
+    "email/",
+    "mailparser",
+    "jinja2",
+    "charset_normalizer",
+    "html2text",
+    "nh3",
+    "imapclient",
+    "imaplib",
+    "smtplib",
+    "dramatiq",
+    "redis",
+    "holidays",
+    "zoneinfo",
+    "json",
+    "/workers/",
+    "/models/",
+    "/config/",
+]
 
 
 def by_package(profiler: cProfile.Profile, n: int) -> None:

@@ -59,19 +59,32 @@ def main() -> int:
     cleanups: list[Callable[[], Any]] = []
     try:
         port = free_port()
-        sink = subprocess.Popen([sys.executable, str(ROOT / "bench" / "intake.py"), "--sink-port",
-                                 str(port), "--sink-log", str(tmp / "sink.tsv")],
-                                stdout=subprocess.PIPE, start_new_session=True)
+        sink = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "intake.py"),
+                "--sink-port",
+                str(port),
+                "--sink-log",
+                str(tmp / "sink.tsv"),
+            ],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
         cleanups.append(lambda: (sink.terminate(), sink.wait()))
         assert sink.stdout is not None and sink.stdout.readline().strip() == b"ready"
         db_url = create_pg_database(prefix="cdbench")
         cleanups.append(lambda: drop_pg_database(db_url))
-        os.environ.update({
-            "COMPLAINTDESK_DATABASE_URL": db_url, "COMPLAINTDESK_BROKER_URL": "stub",
-            "COMPLAINTDESK_SMTP__HOST": HOST, "COMPLAINTDESK_SMTP__PORT": str(port),
-            "COMPLAINTDESK_SECRET_KEY": "stages-secret",
-            "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
-        })
+        os.environ.update(
+            {
+                "COMPLAINTDESK_DATABASE_URL": db_url,
+                "COMPLAINTDESK_BROKER_URL": "stub",
+                "COMPLAINTDESK_SMTP__HOST": HOST,
+                "COMPLAINTDESK_SMTP__PORT": str(port),
+                "COMPLAINTDESK_SECRET_KEY": "stages-secret",
+                "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
+            }
+        )
         for key in [k for k in os.environ if k.startswith("COMPLAINTDESK_OUTBOX")]:
             del os.environ[key]
         return run(args, db_url)
@@ -87,10 +100,10 @@ def run(args: argparse.Namespace, db_url: str) -> int:
     from sqlalchemy.engine import Engine
 
     from bench.mailgen import generate
+    from config.settings import get_settings
     from models import OutboundEmail
     from models.db import session_scope
     from models.migrate import upgrade
-    from config.settings import get_settings
     from workers import wiring
     from workers.app import App
     from workers.batches import together
@@ -116,10 +129,10 @@ def run(args: argparse.Namespace, db_url: str) -> int:
     event.listen(Engine, "before_cursor_execute", count_statement)
 
     def batches(ids: list[int]) -> list[list[int]]:
-        return [ids[i:i + args.batch] for i in range(0, len(ids), args.batch)]
+        return [ids[i : i + args.batch] for i in range(0, len(ids), args.batch)]
 
     # Warm every path once (imports, compiled SQL caches) on mails outside the figures.
-    warm = store_batch(app, "warm", 1, {i + 1: m.raw for i, m in enumerate(mails[args.n:])})
+    warm = store_batch(app, "warm", 1, {i + 1: m.raw for i, m in enumerate(mails[args.n :])})
     outcomes, _ = ingest_many(app, warm)
     cases = [o.case_id for o in outcomes if o.new_case and o.case_id]
     classify_many(app, cases, None)
@@ -163,8 +176,11 @@ def run(args: argparse.Namespace, db_url: str) -> int:
 
     def do_send() -> None:
         with session_scope(db_url) as s:
-            ids = [i for i in s.execute(select(OutboundEmail.id).order_by(OutboundEmail.id))
-                   .scalars() if i not in before]
+            ids = [
+                i
+                for i in s.execute(select(OutboundEmail.id).order_by(OutboundEmail.id)).scalars()
+                if i not in before
+            ]
         for outbound_id in ids:
             send(app, outbound_id)
         sent[0] = len(ids)
@@ -177,22 +193,28 @@ def run(args: argparse.Namespace, db_url: str) -> int:
     stage("send (all outbox rows)", do_send)
 
     n = len(raw_ids)
-    print(f"N={n} mails, {len(case_ids)} cases, {sent[0]} mails sent "
-          f"({sent[0] / max(1, n):.2f} a mail), batches of {args.batch}, one thread, PostgreSQL")
+    print(
+        f"N={n} mails, {len(case_ids)} cases, {sent[0]} mails sent "
+        f"({sent[0] / max(1, n):.2f} a mail), batches of {args.batch}, one thread, PostgreSQL"
+    )
     print(f"{'stage':34} {'CPU ms/mail':>12} {'wall ms/mail':>13} {'SQL/mail':>9}")
     for name, cpu, wall, sql in figures:
         print(f"{name:34} {1000 * cpu / n:12.2f} {1000 * wall / n:13.2f} {sql / n:9.1f}")
     cpu = sum(f[1] for f in figures)
     wall = sum(f[2] for f in figures)
-    print(f"{'all':34} {1000 * cpu / n:12.2f} {1000 * wall / n:13.2f} "
-          f"{sum(f[3] for f in figures) / n:9.1f}")
+    print(
+        f"{'all':34} {1000 * cpu / n:12.2f} {1000 * wall / n:13.2f} "
+        f"{sum(f[3] for f in figures) / n:9.1f}"
+    )
     if args.sql:
         for name, *_ in figures:
             print(f"\n{name}: statements per mail")
             for key, count in sorted(SEEN.get(name, {}).items(), key=lambda kv: -kv[1]):
                 print(f"  {count / n:6.2f}  {key}")
-    print(f"→ one core at this CPU cost: {n / cpu:.0f} mails/s (this process only; PostgreSQL "
-          f"and the sink not counted)")
+    print(
+        f"→ one core at this CPU cost: {n / cpu:.0f} mails/s (this process only; PostgreSQL "
+        f"and the sink not counted)"
+    )
     return 0
 
 

@@ -24,4 +24,3 @@ class StaffAuthPolicy(BaseModel):
     methods: list[str] = Field(default_factory=lambda: ["dmarc", "dkim", "spf"])
     # False turns the DKIM/SPF route off: staff must reply to their signed address.
     allow_authenticated_domain: bool = True
-

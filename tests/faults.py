@@ -22,8 +22,9 @@ from workers.mail.parse import ParsedMail
 Parse = Callable[[bytes], ParsedMail]
 
 
-def with_faults(parse: Parse, crash_marker: str | None = None,
-                raise_marker: str | None = None) -> Parse:
+def with_faults(
+    parse: Parse, crash_marker: str | None = None, raise_marker: str | None = None
+) -> Parse:
     """`parse`, but dying or raising on a mail that carries a marker."""
 
     def parse_with_faults(raw: bytes) -> ParsedMail:
@@ -44,8 +45,10 @@ class MarkedMailFaults(dramatiq.Middleware):
         from workers.intake import ingest
 
         ingest.parse_mail = with_faults(  # type: ignore[assignment]
-            ingest.parse_mail, os.environ.get("COMPLAINTDESK_TEST_CRASH_MARKER"),
-            os.environ.get("COMPLAINTDESK_TEST_RAISE_MARKER"))
+            ingest.parse_mail,
+            os.environ.get("COMPLAINTDESK_TEST_CRASH_MARKER"),
+            os.environ.get("COMPLAINTDESK_TEST_RAISE_MARKER"),
+        )
 
 
 def _install() -> Any:
@@ -56,5 +59,6 @@ def _install() -> Any:
 
 
 if os.environ.get("COMPLAINTDESK_TEST_CRASH_MARKER") or os.environ.get(
-        "COMPLAINTDESK_TEST_RAISE_MARKER"):
+    "COMPLAINTDESK_TEST_RAISE_MARKER"
+):
     _install()

@@ -89,14 +89,29 @@ _ENGLISH_BODIES = [
     "Hello,\n\nMy broadband connection drops every evening between eight and eleven. Three "
     "technician visits were booked and none of them happened. Please fix this.\n",
 ]
-_SIMPLIFIED_NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄晓明", "周杰", "吴敏"]
+_SIMPLIFIED_NAMES = [
+    "张伟",
+    "王芳",
+    "李娜",
+    "刘洋",
+    "陈静",
+    "杨磊",
+    "赵敏",
+    "黄晓明",
+    "周杰",
+    "吴敏",
+]
 _TRADITIONAL_NAMES = ["陳志明", "林美玲", "黃建國", "張淑芬", "李家豪"]
 _ENGLISH_NAMES = ["Emma Brown", "Liam Smith", "Olivia Jones", "Noah Taylor", "Ava Wilson"]
 _ATTACHMENTS = ["截图.png", "订单详情.pdf", "聊天记录截屏.jpg", "发票照片.png", "录音证据.mp3"]
 _TRAD_ATTACHMENTS = ["截圖.png", "收據.pdf"]
 _EN_ATTACHMENTS = ["invoice.pdf", "screenshot.png"]
-_CONTENT_TYPES = {"png": "image/png", "pdf": "application/pdf", "jpg": "image/jpeg",
-                  "mp3": "audio/mpeg"}
+_CONTENT_TYPES = {
+    "png": "image/png",
+    "pdf": "application/pdf",
+    "jpg": "image/jpeg",
+    "mp3": "audio/mpeg",
+}
 
 
 @dataclass(frozen=True)
@@ -117,21 +132,77 @@ class Flavour:
 
 FLAVOURS = [
     # Foxmail/163: GBK bytes labelled gb2312, base64 body, attachment names as RFC 2047 words.
-    Flavour("foxmail-gbk", "gb2312", "gbk", "zh-CN", "base64", _SIMPLIFIED_SUBJECTS,
-            _SIMPLIFIED_BODIES, _SIMPLIFIED_NAMES, _ATTACHMENTS, rfc2231_names=False),
+    Flavour(
+        "foxmail-gbk",
+        "gb2312",
+        "gbk",
+        "zh-CN",
+        "base64",
+        _SIMPLIFIED_SUBJECTS,
+        _SIMPLIFIED_BODIES,
+        _SIMPLIFIED_NAMES,
+        _ATTACHMENTS,
+        rfc2231_names=False,
+    ),
     # Gmail/QQ webmail: UTF-8, base64 or 8bit, RFC 2231 attachment names.
-    Flavour("gmail-utf8", "UTF-8", "utf-8", "zh-CN", "base64", _SIMPLIFIED_SUBJECTS,
-            _SIMPLIFIED_BODIES, _SIMPLIFIED_NAMES, _ATTACHMENTS),
-    Flavour("webmail-utf8-8bit", "utf-8", "utf-8", "zh-CN", "8bit", _SIMPLIFIED_SUBJECTS,
-            _SIMPLIFIED_BODIES, _SIMPLIFIED_NAMES, _ATTACHMENTS),
+    Flavour(
+        "gmail-utf8",
+        "UTF-8",
+        "utf-8",
+        "zh-CN",
+        "base64",
+        _SIMPLIFIED_SUBJECTS,
+        _SIMPLIFIED_BODIES,
+        _SIMPLIFIED_NAMES,
+        _ATTACHMENTS,
+    ),
+    Flavour(
+        "webmail-utf8-8bit",
+        "utf-8",
+        "utf-8",
+        "zh-CN",
+        "8bit",
+        _SIMPLIFIED_SUBJECTS,
+        _SIMPLIFIED_BODIES,
+        _SIMPLIFIED_NAMES,
+        _ATTACHMENTS,
+    ),
     # Outlook on a Taiwan Windows: Big5, quoted-printable.
-    Flavour("outlook-big5", "big5", "big5", "zh-TW", "quoted-printable", _TRADITIONAL_SUBJECTS,
-            _TRADITIONAL_BODIES, _TRADITIONAL_NAMES, _TRAD_ATTACHMENTS, rfc2231_names=False),
+    Flavour(
+        "outlook-big5",
+        "big5",
+        "big5",
+        "zh-TW",
+        "quoted-printable",
+        _TRADITIONAL_SUBJECTS,
+        _TRADITIONAL_BODIES,
+        _TRADITIONAL_NAMES,
+        _TRAD_ATTACHMENTS,
+        rfc2231_names=False,
+    ),
     # English clients: us-ascii/utf-8, 7bit or quoted-printable.
-    Flavour("outlook-en", "us-ascii", "ascii", "en", "8bit", _ENGLISH_SUBJECTS, _ENGLISH_BODIES,
-            _ENGLISH_NAMES, _EN_ATTACHMENTS),
-    Flavour("apple-en", "utf-8", "utf-8", "en", "quoted-printable", _ENGLISH_SUBJECTS,
-            _ENGLISH_BODIES, _ENGLISH_NAMES, _EN_ATTACHMENTS),
+    Flavour(
+        "outlook-en",
+        "us-ascii",
+        "ascii",
+        "en",
+        "8bit",
+        _ENGLISH_SUBJECTS,
+        _ENGLISH_BODIES,
+        _ENGLISH_NAMES,
+        _EN_ATTACHMENTS,
+    ),
+    Flavour(
+        "apple-en",
+        "utf-8",
+        "utf-8",
+        "en",
+        "quoted-printable",
+        _ENGLISH_SUBJECTS,
+        _ENGLISH_BODIES,
+        _ENGLISH_NAMES,
+        _EN_ATTACHMENTS,
+    ),
 ]
 
 
@@ -158,7 +229,8 @@ def encoded_word(text: str, label: str, codec: str) -> str:
         chunk += ch
     words.append(chunk)
     return "\r\n ".join(
-        f"=?{label}?B?{base64.b64encode(w.encode(codec)).decode()}?=" for w in words if w)
+        f"=?{label}?B?{base64.b64encode(w.encode(codec)).decode()}?=" for w in words if w
+    )
 
 
 def header_text(text: str, label: str, codec: str) -> str:
@@ -167,7 +239,7 @@ def header_text(text: str, label: str, codec: str) -> str:
 
 def _body_part(body: str, flavour: Flavour) -> str:
     data = body.encode(flavour.codec)  # LF line ends here; CRLF on the wire below
-    head = f"Content-Type: text/plain; charset=\"{flavour.label}\"\r\n"
+    head = f'Content-Type: text/plain; charset="{flavour.label}"\r\n'
     if flavour.transfer == "base64":
         encoded = base64.encodebytes(data.replace(b"\n", b"\r\n")).decode("ascii")
     elif flavour.transfer == "quoted-printable":
@@ -175,8 +247,12 @@ def _body_part(body: str, flavour: Flavour) -> str:
     else:
         encoded = body  # 8bit: the text goes as it is, encoded with the whole mail below
     encoded = encoded.replace("\r\n", "\n").replace("\n", "\r\n")
-    return (head + f"Content-Transfer-Encoding: {flavour.transfer}\r\n\r\n"
-            + encoded.rstrip("\r\n") + "\r\n")
+    return (
+        head
+        + f"Content-Transfer-Encoding: {flavour.transfer}\r\n\r\n"
+        + encoded.rstrip("\r\n")
+        + "\r\n"
+    )
 
 
 def _attachment_part(filename: str, flavour: Flavour, rng: random.Random) -> str:
@@ -192,19 +268,29 @@ def _attachment_part(filename: str, flavour: Flavour, rng: random.Random) -> str
         word = encoded_word(filename, flavour.label, flavour.codec).replace("\r\n ", "")
         name_params = f'; name="{word}"', f'; filename="{word}"'
     data = base64.encodebytes(payload).decode().replace("\n", "\r\n")
-    return (f"Content-Type: {ctype}{name_params[0]}\r\n"
-            f"Content-Disposition: attachment{name_params[1]}\r\n"
-            "Content-Transfer-Encoding: base64\r\n\r\n" + data)
+    return (
+        f"Content-Type: {ctype}{name_params[0]}\r\n"
+        f"Content-Disposition: attachment{name_params[1]}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n" + data
+    )
 
 
-def complaint(index: int, seed: int = 0, intake: str = INTAKE, attachments: int | None = None,
-              domain: str = "mailgen.test") -> GeneratedMail:
+def complaint(
+    index: int,
+    seed: int = 0,
+    intake: str = INTAKE,
+    attachments: int | None = None,
+    domain: str = "mailgen.test",
+) -> GeneratedMail:
     """Complaint number `index` of the mix for `seed`; the Message-ID is unique on every call."""
     rng = random.Random(f"{seed}:{index}")
     flavour = FLAVOURS[index % len(FLAVOURS)]
     name = rng.choice(flavour.names)
-    subject = f"{rng.choice(flavour.subjects)}（{index + 1}）" if flavour.language.startswith("zh") \
+    subject = (
+        f"{rng.choice(flavour.subjects)}（{index + 1}）"
+        if flavour.language.startswith("zh")
         else f"{rng.choice(flavour.subjects)} (ref {index + 1})"
+    )
     body = rng.choice(flavour.bodies)
     n_att = attachments if attachments is not None else (1 if index % 5 == 2 else 0)
     files = rng.sample(flavour.attachments, min(n_att, len(flavour.attachments)))
@@ -222,15 +308,15 @@ def complaint(index: int, seed: int = 0, intake: str = INTAKE, attachments: int 
     ]
     if files:
         boundary = f"----=_Part_{uuid.uuid4().hex}"
-        parts = [_body_part(body, flavour)] + [
-            _attachment_part(f, flavour, rng) for f in files]
+        parts = [_body_part(body, flavour)] + [_attachment_part(f, flavour, rng) for f in files]
         head = f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
         text = head + "".join(f"--{boundary}\r\n{p}\r\n" for p in parts) + f"--{boundary}--\r\n"
     else:
         text = _body_part(body, flavour)
     raw = "\r\n".join(headers).encode("ascii") + b"\r\n" + text.encode(flavour.codec)
-    return GeneratedMail(raw, message_id, from_addr, name, subject, body, flavour.language,
-                         flavour.name, files)
+    return GeneratedMail(
+        raw, message_id, from_addr, name, subject, body, flavour.language, flavour.name, files
+    )
 
 
 def complaints(count: int, seed: int = 0, intake: str = INTAKE) -> list[GeneratedMail]:
@@ -243,8 +329,9 @@ def reply_to(ack: bytes, original: GeneratedMail, text: str) -> bytes:
     ack_id = str(msg["Message-ID"]).strip()
     refs = " ".join(filter(None, [str(msg.get("References", "")).strip(), ack_id]))
     to = parseaddr(str(msg["Reply-To"]))[1]
-    subject = f"回复：{msg['Subject']}" if original.language.startswith("zh") \
-        else f"Re: {msg['Subject']}"
+    subject = (
+        f"回复：{msg['Subject']}" if original.language.startswith("zh") else f"Re: {msg['Subject']}"
+    )
     quoted = "\n".join(f"> {line}" for line in msg.get_body(("plain",)).get_content().splitlines())
     body = f"{text}\n\n{quoted}\n".replace("\n", "\r\n")
     headers = [
@@ -267,13 +354,24 @@ def out_of_office(from_addr: str, intake: str = INTAKE, about: str = "您的来�
     """An out-of-office auto-reply (RFC 3834 Auto-Submitted) as Exchange sends it."""
     subject = encoded_word(f"自动回复：{about}", "UTF-8", "utf-8")
     body = base64.encodebytes("我正在休假，11月20日返回，期间不查看邮件。\r\n".encode()).decode()
-    return ("\r\n".join([
-        f"From: {from_addr}", f"To: {intake}", f"Subject: {subject}",
-        f"Date: {format_datetime(datetime.now(CST))}",
-        f"Message-ID: <{uuid.uuid4().hex}.ooo@mailgen.test>",
-        "Auto-Submitted: auto-replied", "X-Auto-Response-Suppress: All", "MIME-Version: 1.0",
-        "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: base64",
-    ]) + "\r\n\r\n" + body.replace("\n", "\r\n")).encode("ascii")
+    return (
+        "\r\n".join(
+            [
+                f"From: {from_addr}",
+                f"To: {intake}",
+                f"Subject: {subject}",
+                f"Date: {format_datetime(datetime.now(CST))}",
+                f"Message-ID: <{uuid.uuid4().hex}.ooo@mailgen.test>",
+                "Auto-Submitted: auto-replied",
+                "X-Auto-Response-Suppress: All",
+                "MIME-Version: 1.0",
+                "Content-Type: text/plain; charset=utf-8",
+                "Content-Transfer-Encoding: base64",
+            ]
+        )
+        + "\r\n\r\n"
+        + body.replace("\n", "\r\n")
+    ).encode("ascii")
 
 
 def bounce(returned: bytes, intake: str = INTAKE, mta: str = "mx.mailgen.test") -> bytes:
@@ -282,19 +380,43 @@ def bounce(returned: bytes, intake: str = INTAKE, mta: str = "mx.mailgen.test") 
     rcpt = parseaddr(str(msg["To"]))[1]
     header_block = returned.split(b"\r\n\r\n", 1)[0].decode("ascii", "replace")
     boundary = f"DSN-{uuid.uuid4().hex}"
-    return ("\r\n".join([
-        "Return-Path: <>", f"From: Mail Delivery System <MAILER-DAEMON@{mta}>", f"To: {intake}",
-        "Subject: Undelivered Mail Returned to Sender",
-        f"Date: {format_datetime(datetime.now(CST))}",
-        f"Message-ID: <{uuid.uuid4().hex}.dsn@{mta}>", "Auto-Submitted: auto-replied",
-        "MIME-Version: 1.0",
-        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
-        "", f"--{boundary}", "Content-Type: text/plain; charset=us-ascii", "",
-        f"This is the mail system at host {mta}.",
-        "I'm sorry to have to inform you that your message could not be delivered.", "",
-        f"<{rcpt}>: host {rcpt.partition('@')[2]} said: 550 5.1.1 mailbox unavailable", "",
-        f"--{boundary}", "Content-Type: message/delivery-status", "",
-        f"Reporting-MTA: dns; {mta}", "", f"Final-Recipient: rfc822; {rcpt}", "Action: failed",
-        "Status: 5.1.1", "", f"--{boundary}", "Content-Type: text/rfc822-headers", "",
-        header_block, "", f"--{boundary}--", "",
-    ])).encode("ascii")
+    return (
+        "\r\n".join(
+            [
+                "Return-Path: <>",
+                f"From: Mail Delivery System <MAILER-DAEMON@{mta}>",
+                f"To: {intake}",
+                "Subject: Undelivered Mail Returned to Sender",
+                f"Date: {format_datetime(datetime.now(CST))}",
+                f"Message-ID: <{uuid.uuid4().hex}.dsn@{mta}>",
+                "Auto-Submitted: auto-replied",
+                "MIME-Version: 1.0",
+                f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+                "",
+                f"--{boundary}",
+                "Content-Type: text/plain; charset=us-ascii",
+                "",
+                f"This is the mail system at host {mta}.",
+                "I'm sorry to have to inform you that your message could not be delivered.",
+                "",
+                f"<{rcpt}>: host {rcpt.partition('@')[2]} said: 550 5.1.1 mailbox unavailable",
+                "",
+                f"--{boundary}",
+                "Content-Type: message/delivery-status",
+                "",
+                f"Reporting-MTA: dns; {mta}",
+                "",
+                f"Final-Recipient: rfc822; {rcpt}",
+                "Action: failed",
+                "Status: 5.1.1",
+                "",
+                f"--{boundary}",
+                "Content-Type: text/rfc822-headers",
+                "",
+                header_block,
+                "",
+                f"--{boundary}--",
+                "",
+            ]
+        )
+    ).encode("ascii")

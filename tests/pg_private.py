@@ -27,8 +27,10 @@ from tests.servers import HOST, _wait_for, free_port
 
 def postgres_bindir() -> Path | None:
     """Debian's versioned server binaries (initdb, postgres are not on PATH there)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+        key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0,
+    )
     if found:
         return Path(found[-1]).parent
     initdb = shutil.which("initdb")
@@ -49,8 +51,13 @@ class PrivatePostgres:
         if os.geteuid() == 0:
             account = pwd.getpwnam("postgres")
             os.chown(workdir, account.pw_uid, account.pw_gid)
-            self._as_user = ["--reuid", str(account.pw_uid), "--regid", str(account.pw_gid),
-                             "--init-groups"]
+            self._as_user = [
+                "--reuid",
+                str(account.pw_uid),
+                "--regid",
+                str(account.pw_gid),
+                "--init-groups",
+            ]
 
     @classmethod
     def create(cls) -> PrivatePostgres:
@@ -60,8 +67,21 @@ class PrivatePostgres:
         workdir = Path(tempfile.mkdtemp(prefix="cdtest-pg-"))
         workdir.chmod(0o755)
         cluster = cls(bindir, workdir)
-        cluster._run([str(bindir / "initdb"), "-D", str(cluster.datadir), "-U", "postgres",
-                      "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"])
+        cluster._run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(cluster.datadir),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]
+        )
         return cluster
 
     def _prefix(self, pdeathsig: bool = False) -> list[str]:
@@ -81,14 +101,32 @@ class PrivatePostgres:
     # the server
 
     def start(self) -> None:
-        args = [str(self.bindir / "postgres"), "-D", str(self.datadir), "-p", str(self.port),
-                "-k", str(self.workdir), "-c", f"listen_addresses={HOST}",
-                # Durability is not what these tests are about; speed on a shared machine is.
-                "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        args = [
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.workdir),
+            "-c",
+            f"listen_addresses={HOST}",
+            # Durability is not what these tests are about; speed on a shared machine is.
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ]
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(self._prefix(pdeathsig=True) + args,
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                self._prefix(pdeathsig=True) + args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         _wait_for(self.is_up, 30.0, self.proc, f"postgres (see {self.log_path})")
 
     def is_up(self) -> bool:

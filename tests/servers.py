@@ -298,8 +298,10 @@ class Dovecot:
         accounts and mail: what a client sees of a server restart."""
         self.stop()
         time.sleep(down_for)
-        self.proc = _spawn([str(find_binary("dovecot")), "-F", "-c",
-                            str(self.workdir / "dovecot.conf")], self.workdir / "dovecot.stderr")
+        self.proc = _spawn(
+            [str(find_binary("dovecot")), "-F", "-c", str(self.workdir / "dovecot.conf")],
+            self.workdir / "dovecot.stderr",
+        )
         _wait_for(lambda: _imap_greets(self.port), 10.0, self.proc, "dovecot after a restart")
 
 

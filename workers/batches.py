@@ -78,8 +78,13 @@ def in_one_transaction(stage: BatchStage[R], ids: Sequence[int]) -> tuple[list[R
                 with each_item(session, savepoints) as item:
                     results.append(stage.work(session, row))
                 if item.error is not None:  # this item only; its neighbours go on
-                    log.warning("%s %s failed in a batch: %s; retried on its own", stage.what,
-                                item_id, item.error, exc_info=item.error)
+                    log.warning(
+                        "%s %s failed in a batch: %s; retried on its own",
+                        stage.what,
+                        item_id,
+                        item.error,
+                        exc_info=item.error,
+                    )
                     failed.append((item_id, item.error))
         return results, failed
 

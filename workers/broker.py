@@ -30,20 +30,38 @@ from dramatiq.middleware import (
 _TRIAGE = {"queue_name": "triage", "min_backoff": 500, "max_backoff": 30_000}
 _OUTBOX = {"queue_name": "outbox", "min_backoff": 2_000}
 ACTOR_OPTIONS: dict[str, dict[str, Any]] = {
-    "ingest_message": {"queue_name": "ingest", "max_retries": 5, "min_backoff": 500,
-                       "max_backoff": 30_000, "time_limit": 120_000},
-    "ingest_batch": {"queue_name": "ingest", "max_retries": 5, "min_backoff": 500,
-                     "max_backoff": 30_000, "time_limit": 300_000},
+    "ingest_message": {
+        "queue_name": "ingest",
+        "max_retries": 5,
+        "min_backoff": 500,
+        "max_backoff": 30_000,
+        "time_limit": 120_000,
+    },
+    "ingest_batch": {
+        "queue_name": "ingest",
+        "max_retries": 5,
+        "min_backoff": 500,
+        "max_backoff": 30_000,
+        "time_limit": 300_000,
+    },
     "classify_case": {**_TRIAGE, "max_retries": 5, "time_limit": 60_000},
     "classify_batch": {**_TRIAGE, "max_retries": 3, "time_limit": 300_000},
     "route_case": {**_TRIAGE, "max_retries": 5, "time_limit": 60_000},
     "route_batch": {**_TRIAGE, "max_retries": 3, "time_limit": 300_000},
-    "send_outbound": {**_OUTBOX, "max_retries": 10, "max_backoff": 600_000,
-                      "time_limit": 120_000},
-    "send_outbound_batch": {**_OUTBOX, "max_retries": 3, "max_backoff": 60_000,
-                            "time_limit": 600_000},
-    "deadline_due": {"queue_name": "clock", "max_retries": 5, "min_backoff": 1_000,
-                     "max_backoff": 60_000, "time_limit": 120_000},
+    "send_outbound": {**_OUTBOX, "max_retries": 10, "max_backoff": 600_000, "time_limit": 120_000},
+    "send_outbound_batch": {
+        **_OUTBOX,
+        "max_retries": 3,
+        "max_backoff": 60_000,
+        "time_limit": 600_000,
+    },
+    "deadline_due": {
+        "queue_name": "clock",
+        "max_retries": 5,
+        "min_backoff": 1_000,
+        "max_backoff": 60_000,
+        "time_limit": 120_000,
+    },
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,8 +70,14 @@ DECLARED: list[dramatiq.Actor[Any, Any]] = []
 
 
 def build_broker(url: str) -> Broker:
-    middleware = [AgeLimit(), TimeLimit(), ShutdownNotifications(), Callbacks(), Pipelines(),
-                  Retries(min_backoff=1000, max_backoff=300_000)]
+    middleware = [
+        AgeLimit(),
+        TimeLimit(),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(min_backoff=1000, max_backoff=300_000),
+    ]
     if url == "stub":
         return StubBroker(middleware=middleware)
     if url.startswith(("redis://", "rediss://", "unix://")):
@@ -64,9 +88,12 @@ def build_broker(url: str) -> Broker:
 def stage_actor(fn: F) -> dramatiq.Actor[Any, Any]:
     """Declare `fn` as the actor of its name, with its options from ACTOR_OPTIONS."""
     if dramatiq.broker.global_broker is None:
-        raise RuntimeError(f"{fn.__module__} declares actors: import it through "
-                           "workers.wiring.start, after the process's broker is installed")
-    actor: dramatiq.Actor[Any, Any] = dramatiq.actor(actor_name=fn.__name__,
-                                                     **ACTOR_OPTIONS[fn.__name__])(fn)
+        raise RuntimeError(
+            f"{fn.__module__} declares actors: import it through "
+            "workers.wiring.start, after the process's broker is installed"
+        )
+    actor: dramatiq.Actor[Any, Any] = dramatiq.actor(
+        actor_name=fn.__name__, **ACTOR_OPTIONS[fn.__name__]
+    )(fn)
     DECLARED.append(actor)
     return actor

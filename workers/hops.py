@@ -17,7 +17,7 @@ DEFAULT_SIZE = 20  # ids per message where the caller has no setting of its own
 def _send(actor_name: str, ids: Sequence[int], size: int = DEFAULT_SIZE) -> None:
     actor = dramatiq.get_broker().get_actor(actor_name)
     for start in range(0, len(ids), size):
-        actor.send(list(ids[start:start + size]))
+        actor.send(list(ids[start : start + size]))
 
 
 def to_ingest(raw_ids: Sequence[int], size: int) -> None:
@@ -57,5 +57,4 @@ def to_clock(deadline_ids: Sequence[int]) -> None:
 
 def alone(actor_name: str, item_id: int, delay_ms: int) -> None:
     """One item of a batch, on its own to the one-item actor (full retries and backoff)."""
-    dramatiq.get_broker().get_actor(actor_name).send_with_options(args=(item_id,),
-                                                                  delay=delay_ms)
+    dramatiq.get_broker().get_actor(actor_name).send_with_options(args=(item_id,), delay=delay_ms)

@@ -20,8 +20,7 @@ class LeaderLock:
         self._lock: Any = None
         if redis_url and redis_url.startswith(("redis://", "rediss://", "unix://")):
             client = redis.Redis.from_url(redis_url)
-            self._lock = client.lock(f"complaintdesk:lock:{name}", timeout=ttl,
-                                     thread_local=False)
+            self._lock = client.lock(f"complaintdesk:lock:{name}", timeout=ttl, thread_local=False)
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 

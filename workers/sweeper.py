@@ -37,10 +37,16 @@ class SweepResult:
 
 def _stale(session: Session, table: Any, status: str, grace: float, limit: int) -> list[int]:
     cutoff = utcnow() - timedelta(seconds=grace)
-    ids = list(session.execute(
-        select(table.id).where(table.status == status,
-                               or_(table.enqueued_at.is_(None), table.enqueued_at < cutoff))
-        .order_by(table.id).limit(limit)).scalars())
+    ids = list(
+        session.execute(
+            select(table.id)
+            .where(
+                table.status == status, or_(table.enqueued_at.is_(None), table.enqueued_at < cutoff)
+            )
+            .order_by(table.id)
+            .limit(limit)
+        ).scalars()
+    )
     if ids:
         session.execute(update(table).where(table.id.in_(ids)).values(enqueued_at=utcnow()))
     return ids
@@ -54,14 +60,18 @@ def sweep(app: App, grace: float | None = None, limit: int = 5000) -> SweepResul
             _stale(session, OutboundEmail, OutboxStatus.QUEUED, grace, limit),
             # Classification and routing write no row of their own before they run: a case
             # whose enqueue was lost shows as one with no routing decision after the grace.
-            unrouted_case_ids(session, utcnow() - timedelta(seconds=grace), limit))
+            unrouted_case_ids(session, utcnow() - timedelta(seconds=grace), limit),
+        )
     batch = app.settings.ingest_batch
     hops.to_ingest(result.raw_ids, batch)
     hops.to_sender(result.outbound_ids, batch)
     hops.to_classify(result.case_ids, batch)
     if result.raw_ids or result.outbound_ids:
-        log.info("sweeper re-enqueued %d mails and %d replies", len(result.raw_ids),
-                 len(result.outbound_ids))
+        log.info(
+            "sweeper re-enqueued %d mails and %d replies",
+            len(result.raw_ids),
+            len(result.outbound_ids),
+        )
     if result.case_ids:
         log.info("sweeper re-enqueued %d cases never routed", len(result.case_ids))
     return result

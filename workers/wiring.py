@@ -19,8 +19,12 @@ from workers.app import App
 from workers.broker import DECLARED, build_broker
 from workers.intake.failures import RecordIngestFailure
 
-STAGE_MODULES = ("workers.intake.stage", "workers.triage.stage", "workers.outbound.stage",
-                 "workers.clock.stage")
+STAGE_MODULES = (
+    "workers.intake.stage",
+    "workers.triage.stage",
+    "workers.outbound.stage",
+    "workers.clock.stage",
+)
 
 
 def start(app: App, broker: Broker | None = None) -> Broker:

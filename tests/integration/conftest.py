@@ -61,8 +61,17 @@ def _script(name: str) -> list[str]:
 
 COMPLAINTDESK = _script("complaintdesk")
 # tests.faults: the test-only fault injection, active when a test sets its markers.
-WORKER = [sys.executable, "-m", "dramatiq", "workers.worker", "tests.faults", "--processes", "1",
-          "--threads", "4"]
+WORKER = [
+    sys.executable,
+    "-m",
+    "dramatiq",
+    "workers.worker",
+    "tests.faults",
+    "--processes",
+    "1",
+    "--threads",
+    "4",
+]
 
 
 def restart_sink(sink: SmtpSink) -> None:
@@ -71,8 +80,9 @@ def restart_sink(sink: SmtpSink) -> None:
     sink.start()
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.2) -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2
+) -> Any:
     """Poll until `predicate()` is truthy and return its value; fail with `what` otherwise."""
     deadline = time.monotonic() + timeout
     while True:
@@ -106,8 +116,11 @@ def clone_database(template_url: str) -> str:
     name = f"cdtest_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     template = make_url(template_url).database
     with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-            sql.Identifier(name), sql.Identifier(template)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template)
+            )
+        )
     return make_url(template_url).set(database=name).render_as_string(hide_password=False)
 
 
@@ -176,16 +189,35 @@ class Stack:
     procs: list[Proc] = field(default_factory=list)
 
     def values(self) -> dict[str, Any]:
-        imap = {"host": self.mailbox.host, "port": self.mailbox.port,
-                "username": self.mailbox.user, "password": self.mailbox.password,
-                "ssl": False, "idle_timeout": 2, "poll_interval": 1, "timeout": 10}
-        smtp = {"host": self.sink.host, "port": self.sink.port, "username": self.sink.user,
-                "password": self.sink.password, "starttls": False, "ssl": False, "timeout": 10}
+        imap = {
+            "host": self.mailbox.host,
+            "port": self.mailbox.port,
+            "username": self.mailbox.user,
+            "password": self.mailbox.password,
+            "ssl": False,
+            "idle_timeout": 2,
+            "poll_interval": 1,
+            "timeout": 10,
+        }
+        smtp = {
+            "host": self.sink.host,
+            "port": self.sink.port,
+            "username": self.sink.user,
+            "password": self.sink.password,
+            "starttls": False,
+            "ssl": False,
+            "timeout": 10,
+        }
         values: dict[str, Any] = {
-            "database_url": self.db_url, "broker_url": self.redis_url, "imap": imap,
-            "smtp": smtp, "intake_address": INTAKE, "secret_key": SECRET,
+            "database_url": self.db_url,
+            "broker_url": self.redis_url,
+            "imap": imap,
+            "smtp": smtp,
+            "intake_address": INTAKE,
+            "secret_key": SECRET,
             "attachments_dir": str(self.workdir / "attachments"),
-            "sweep_grace": 10, "sweep_interval": 1,
+            "sweep_grace": 10,
+            "sweep_interval": 1,
         }
         for key, value in self.overrides.items():
             if isinstance(value, dict):
@@ -220,9 +252,15 @@ class Stack:
         setpriv = shutil.which("setpriv")
         prefix = [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
         with log.open("ab") as out:
-            popen = subprocess.Popen(prefix + args, cwd=REPO, env=self.env,
-                                     stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                     start_new_session=True)
+            popen = subprocess.Popen(
+                prefix + args,
+                cwd=REPO,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
         proc = Proc(name, popen, log)
         self.procs.append(proc)
         return proc
@@ -233,12 +271,22 @@ class Stack:
     def start_worker(self) -> Proc:
         return self.spawn("worker", WORKER)
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        done = subprocess.run([*COMPLAINTDESK, *args], cwd=REPO, env=self.env,
-                              capture_output=True, text=True, timeout=timeout)
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess:
+        done = subprocess.run(
+            [*COMPLAINTDESK, *args],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and done.returncode != 0:
-            raise AssertionError(f"complaintdesk {' '.join(args)} exited {done.returncode}:\n"
-                                 f"{done.stdout}\n{done.stderr}")
+            raise AssertionError(
+                f"complaintdesk {' '.join(args)} exited {done.returncode}:\n"
+                f"{done.stdout}\n{done.stderr}"
+            )
         return done
 
     def cli_json(self, *args: str) -> Any:
@@ -249,8 +297,10 @@ class Stack:
             proc.stop()
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ({p.log.name}, exit {p.popen.poll()}) ---\n{p.tail()}"
-                         for p in self.procs)
+        return "\n".join(
+            f"--- {p.name} ({p.log.name}, exit {p.popen.poll()}) ---\n{p.tail()}"
+            for p in self.procs
+        )
 
     # the mailbox
 
@@ -275,8 +325,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 @pytest.fixture
-def stack(request: pytest.FixtureRequest, fresh_db: str, redis_url: str, fresh_mailbox: Mailbox,
-          smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest,
+    fresh_db: str,
+    redis_url: str,
+    fresh_mailbox: Mailbox,
+    smtp_sink: SmtpSink,
+    tmp_path: Path,
+) -> Iterator[Stack]:
     current = Stack(fresh_db, redis_url, fresh_mailbox, smtp_sink, tmp_path)
     yield current
     current.stop_all()
@@ -313,10 +369,17 @@ def delivered(stack: Stack) -> list[ReceivedMessage]:
         seen[key] = m.raw
         unique.append(m)
     if twice:
+
         def recorded() -> bool:  # the resend is marked on its row just after the sink took it
-            return set(twice) <= {k for (k,) in query(
-                stack.db_url, "SELECT message_id FROM outbound_email WHERE last_error = %s",
-                RESENT)}
+            return set(twice) <= {
+                k
+                for (k,) in query(
+                    stack.db_url,
+                    "SELECT message_id FROM outbound_email WHERE last_error = %s",
+                    RESENT,
+                )
+            }
+
         wait_until(recorded, timeout=10, what=f"an interrupted attempt on record for {twice}")
         assert max(twice.values()) == 1, f"sent three times or more: {twice}"
     return unique

@@ -30,14 +30,14 @@ from dramatiq.brokers.stub import StubBroker
 
 from config.policy_staff import Group, StaffMember
 from models.types import utcnow
+from tests.actors import actor
 from tests.integration.conftest import INTAKE, SECRET, Stack, query
 from tests.servers import ReceivedMessage
 from workers import wiring
 from workers.app import App
-from workers.intake.poller import Poller
 from workers.clock.scheduler import Scheduler
+from workers.intake.poller import Poller
 from workers.mail.tokens import read_reply_address
-from tests.actors import actor
 
 pytestmark = [pytest.mark.integration]
 
@@ -50,15 +50,20 @@ STAFF = [
     StaffMember(id="qian", name="钱经理", email="qian@staff.example.org", groups=["managers"]),
     StaffMember(id="boss", name="王总", email="boss@staff.example.org", groups=["leadership"]),
 ]
-GROUPS = [Group(id="intake", name="客服部", supervisors=["zhao", "qian"]),
-          Group(id="managers", name="主管"), Group(id="leadership", name="应急领导小组")]
+GROUPS = [
+    Group(id="intake", name="客服部", supervisors=["zhao", "qian"]),
+    Group(id="managers", name="主管"),
+    Group(id="leadership", name="应急领导小组"),
+]
 
 
 @pytest.fixture
 def clock_app(stack: Stack) -> Iterator[App]:
     base = stack.app()
-    app = App(settings=base.settings,
-              policy=base.policy.model_copy(update={"staff": STAFF, "groups": GROUPS}))
+    app = App(
+        settings=base.settings,
+        policy=base.policy.model_copy(update={"staff": STAFF, "groups": GROUPS}),
+    )
     wiring.start(app)
     yield app
     wiring.stop()
@@ -101,8 +106,7 @@ def parse(message: ReceivedMessage) -> EmailMessage:
 
 def clock_mail(stack: Stack) -> list[ReceivedMessage]:
     """The reminders and escalations the sink got, in order (not routing's notices)."""
-    return [m for m in stack.sink.messages
-            if CLOCK_SUBJECT.search(str(parse(m)["Subject"]))]
+    return [m for m in stack.sink.messages if CLOCK_SUBJECT.search(str(parse(m)["Subject"]))]
 
 
 def staff_mail(stack: Stack) -> list[tuple[str, str]]:
@@ -111,7 +115,8 @@ def staff_mail(stack: Stack) -> list[tuple[str, str]]:
 
 
 def test_an_unanswered_case_reminds_then_escalates_tier_by_tier_once_each(
-        stack: Stack, clock_app: App, drain: Callable[[], None]) -> None:
+    stack: Stack, clock_app: App, drain: Callable[[], None]
+) -> None:
     leader, standby = Scheduler(clock_app), Scheduler(clock_app)
 
     def tick_at(moment: datetime) -> None:
@@ -142,9 +147,18 @@ def test_an_unanswered_case_reminds_then_escalates_tier_by_tier_once_each(
     assert staff_mail(stack) == [
         ("li@staff.example.org", f"[{number}] 提醒：「初步答复」将于 {due} 到期（已过 50%）"),
         ("li@staff.example.org", f"[{number}] 提醒：「初步答复」将于 {due} 到期（已过 80%）"),
-        ("zhao@staff.example.org", f"[{number}] 超期督办（第1级）：「初步答复」已于 {due} 到期未办"),
-        ("qian@staff.example.org", f"[{number}] 超期督办（第2级）：「初步答复」已于 {due} 到期未办"),
-        ("boss@staff.example.org", f"[{number}] 超期督办（第3级）：「初步答复」已于 {due} 到期未办"),
+        (
+            "zhao@staff.example.org",
+            f"[{number}] 超期督办（第1级）：「初步答复」已于 {due} 到期未办",
+        ),
+        (
+            "qian@staff.example.org",
+            f"[{number}] 超期督办（第2级）：「初步答复」已于 {due} 到期未办",
+        ),
+        (
+            "boss@staff.example.org",
+            f"[{number}] 超期督办（第3级）：「初步答复」已于 {due} 到期未办",
+        ),
     ]
     for message in clock_mail(stack):
         msg = parse(message)
@@ -153,7 +167,8 @@ def test_an_unanswered_case_reminds_then_escalates_tier_by_tier_once_each(
         staff_id = message.rcpt_tos[0].split("@")[0]
         assert token is not None and (token.case_number, token.staff_id) == (number, staff_id)
         assert "wang@example.net" not in msg.get_body(("plain",)).get_content()
-    assert query(stack.db_url, "SELECT kind, state, reminders_sent, escalation_tier "
-                 "FROM deadline ORDER BY id") == [
-        ("first_feedback", "missed", 2, 3), ("one_month", "pending", 0, 0)]
+    assert query(
+        stack.db_url,
+        "SELECT kind, state, reminders_sent, escalation_tier FROM deadline ORDER BY id",
+    ) == [("first_feedback", "missed", 2, 3), ("one_month", "pending", 0, 0)]
     assert [c["number"] for c in stack.cli_json("cases", "list", "--overdue")] == [number]

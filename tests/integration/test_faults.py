@@ -110,8 +110,12 @@ def check_nothing_sent_twice(stack: Stack) -> None:
     every row marked sent is at the sink."""
     # Read in this order, as mail may still be going out (staff notices after routing): a
     # row is marked sent after the sink took the mail, and written before it is sent.
-    sent = {k for (k,) in query(stack.db_url, "SELECT message_id FROM outbound_email "
-                                "WHERE status = 'sent'")}
+    sent = {
+        k
+        for (k,) in query(
+            stack.db_url, "SELECT message_id FROM outbound_email WHERE status = 'sent'"
+        )
+    }
     # delivered() lets a Message-ID arrive twice only as the recorded resend of an attempt a
     # SIGKILL cut off after the server took it (RFC 1047), and never three times.
     at_sink = {message_id(m.raw) for m in delivered(stack)}
@@ -136,26 +140,35 @@ def check_one_raw_row_per_mail(stack: Stack, raws: list[bytes]) -> None:
 
 
 def pending_raw_ids(stack: Stack) -> list[int]:
-    return [i for (i,) in query(stack.db_url, "SELECT id FROM raw_message "
-                                "WHERE status = 'received' ORDER BY id")]
+    return [
+        i
+        for (i,) in query(
+            stack.db_url, "SELECT id FROM raw_message WHERE status = 'received' ORDER BY id"
+        )
+    ]
 
 
 def progress(stack: Stack) -> dict[str, int]:
     """The pipeline's counters, as an operator would read them with psql."""
-    (row,) = query(stack.db_url, """
+    (row,) = query(
+        stack.db_url,
+        """
         SELECT (SELECT count(*) FROM raw_message),
                (SELECT count(*) FROM raw_message WHERE status = 'received'),
                (SELECT count(*) FROM "case"),
                (SELECT count(*) FROM outbound_email WHERE status = 'queued'),
-               (SELECT count(*) FROM outbound_email WHERE status = 'sent')""")
+               (SELECT count(*) FROM outbound_email WHERE status = 'sent')""",
+    )
     return dict(zip(("stored", "pending", "cases", "outbox", "sent"), row, strict=True))
 
 
 def wait_finished(stack: Stack, stored: int, timeout: float) -> dict[str, int]:
     """`stored` mails in the database, none pending, every reply sent or failed."""
+
     def finished() -> dict[str, int] | None:
         p = progress(stack)
         return p if p["stored"] >= stored and not p["pending"] and not p["outbox"] else None
+
     return wait_until(finished, timeout, f"{stored} mails stored and finished", interval=0.5)
 
 
@@ -182,9 +195,11 @@ def imap_sessions(stack: Stack, offset: int = 0) -> list[dict[str, int]]:
     """What each IMAP session of the stack's mailbox did, from Dovecot's log line at its end
     (deleted=, expunged=, body_count=, …), for the sessions that ended after byte `offset`."""
     text = stack.mailbox.server.log_path.read_bytes()[offset:].decode(errors="replace")
-    return [{k: int(v) for k, v in re.findall(r"\b([a-z_]+)=(\d+)", line)}
-            for line in text.splitlines()
-            if f"imap({stack.mailbox.user})" in line and "Disconnected" in line]
+    return [
+        {k: int(v) for k, v in re.findall(r"\b([a-z_]+)=(\d+)", line)}
+        for line in text.splitlines()
+        if f"imap({stack.mailbox.user})" in line and "Disconnected" in line
+    ]
 
 
 def imap_logins(stack: Stack) -> int:
@@ -197,8 +212,12 @@ def imap_logins(stack: Stack) -> int:
 
 def wait_ready(proc: Proc, timeout: float = 120) -> None:
     """Until a Dramatiq worker process consumes (its imports take seconds on a busy machine)."""
-    wait_until(lambda: READY in proc.log.read_text(errors="replace") or not proc.alive(),
-               timeout, f"{proc.name} ready", interval=0.1)
+    wait_until(
+        lambda: READY in proc.log.read_text(errors="replace") or not proc.alive(),
+        timeout,
+        f"{proc.name} ready",
+        interval=0.1,
+    )
     assert proc.alive(), proc.tail()
 
 
@@ -273,7 +292,8 @@ def redis_paused(server: RedisServer) -> Iterator[None]:
 
 @pytest.mark.timeout(1200)
 def test_poller_killed_at_five_random_points_imports_each_mail_once(
-        stack: Stack, redis_server: RedisServer) -> None:
+    stack: Stack, redis_server: RedisServer
+) -> None:
     """SIGKILL the poller 5 times during 500 mails; each time a new poller takes over. Two of
     the kills come right after a commit, while the poller waits for a paused broker to take
     the enqueue (the window in which a mail is stored but not yet moved); three come at a
@@ -290,8 +310,12 @@ def test_poller_killed_at_five_random_points_imports_each_mail_once(
         # Wait for the (new) poller to be storing mail: a poll covers many batches.
         # Small steps, never past the corpus: batched intake stores 500 mails in seconds.
         goal = min(progress(stack)["stored"] + rng.randint(1, 20), len(mails) - 1)
-        wait_until(lambda g=goal: progress(stack)["stored"] >= g, 300, f"{goal} mails stored",
-                   interval=0.02)
+        wait_until(
+            lambda g=goal: progress(stack)["stored"] >= g,
+            300,
+            f"{goal} mails stored",
+            interval=0.02,
+        )
         with redis_paused(redis_server) if after_commit else contextlib.nullcontext():
             if after_commit:
                 # The batch being fetched commits, then its enqueue hangs (unless the pause
@@ -331,8 +355,12 @@ def test_one_of_two_workers_killed_after_100_acknowledgements(stack: Stack) -> N
     stack.append_all([m.raw for m in mails])
     stack.start_poller()
 
-    wait_until(lambda: sum(acknowledgements(stack, mails).values()) >= 100, 600,
-               "100 acknowledgements", interval=0.1)
+    wait_until(
+        lambda: sum(acknowledgements(stack, mails).values()) >= 100,
+        600,
+        "100 acknowledgements",
+        interval=0.1,
+    )
     first.kill()  # SIGKILL to the master and its worker process: nothing acked to Redis
     at_kill = sum(acknowledgements(stack, mails).values())
     assert at_kill < 500, "everything was done before the kill"
@@ -351,7 +379,8 @@ def test_one_of_two_workers_killed_after_100_acknowledgements(stack: Stack) -> N
 
 
 def test_mail_that_kills_its_worker_is_quarantined_intact_and_the_rest_finish(
-        stack: Stack, supervise: Callable[..., Supervisor]) -> None:
+    stack: Stack, supervise: Callable[..., Supervisor]
+) -> None:
     marker = f"CDTEST-CRASH-{uuid.uuid4().hex}"
     stack.overrides["test_crash_marker"] = marker  # COMPLAINTDESK_TEST_CRASH_MARKER
     mails = complaints(30, seed=303)
@@ -367,12 +396,14 @@ def test_mail_that_kills_its_worker_is_quarantined_intact_and_the_rest_finish(
 
     quarantined = stack.cli_json("quarantine", "list")
     assert [m["message_id"] for m in quarantined] == [poison.message_id], [
-        (m["message_id"], m["reason"]) for m in quarantined]  # nobody else's mail
+        (m["message_id"], m["reason"]) for m in quarantined
+    ]  # nobody else's mail
     (held,) = quarantined
     # Three deliveries each killed a worker; the fourth finds the count spent and gives up.
     assert held["attempts"] == 3, held
-    assert held["reason"].startswith("gave up after 3 attempts; last error: the worker "
-                                     "stopped while processing it"), held
+    assert held["reason"].startswith(
+        "gave up after 3 attempts; last error: the worker stopped while processing it"
+    ), held
     (raw,) = query(stack.db_url, "SELECT raw FROM raw_message WHERE id = %s", held["id"])[0]
     assert sha256(bytes(raw)) == sha256(poison_raw)
     # Each delivery of the poison mail killed a worker; never more than max_attempts of them.
@@ -380,7 +411,8 @@ def test_mail_that_kills_its_worker_is_quarantined_intact_and_the_rest_finish(
     # exit code, not the log, tells that the master went down with its killed worker.)
     assert 1 <= len(supervisor.dead) <= 3, [p.tail(5) for p in supervisor.dead]
     assert all(p.popen.poll() not in (None, 0) for p in supervisor.dead), [
-        (p.popen.poll(), p.tail(5)) for p in supervisor.dead]
+        (p.popen.poll(), p.tail(5)) for p in supervisor.dead
+    ]
 
     listed = stack.cli_json("mail", "list")
     assert Counter(m["disposition"] for m in listed) == {"case": 30, "quarantined": 1}
@@ -471,7 +503,8 @@ def private_pg() -> Iterator[PrivatePostgres]:
 
 @pytest.mark.timeout(600)
 def test_database_down_during_intake_marks_nothing_and_loses_nothing(
-        stack: Stack, private_pg: PrivatePostgres) -> None:
+    stack: Stack, private_pg: PrivatePostgres
+) -> None:
     url = private_pg.create_database("complaintdesk")
     upgrade(url)
     get_engine(url).dispose()
@@ -505,7 +538,8 @@ def test_database_down_during_intake_marks_nothing_and_loses_nothing(
 
 
 def test_redis_flushed_and_restarted_with_work_pending_finishes_it_within_one_sweep(
-        stack: Stack, redis_server: RedisServer) -> None:
+    stack: Stack, redis_server: RedisServer
+) -> None:
     interval, grace = 3.0, 2.0
     stack.overrides.update(sweep_interval=interval, sweep_grace=grace)
     mails = complaints(45, seed=306)
@@ -516,8 +550,11 @@ def test_redis_flushed_and_restarted_with_work_pending_finishes_it_within_one_sw
     stack.append_all([m.raw for m in early])
     poller = stack.start_poller()
     worker = stack.start_worker()
-    wait_until(lambda: (p := progress(stack))["cases"] == 20 and not p["pending"], 120,
-               "20 cases with their replies held up")
+    wait_until(
+        lambda: (p := progress(stack))["cases"] == 20 and not p["pending"],
+        120,
+        "20 cases with their replies held up",
+    )
     worker.stop()
     restart_sink(stack.sink)
     # Mail pending: stored and enqueued while no worker runs.
@@ -580,12 +617,16 @@ def test_mailbox_recreated_under_a_running_poller_makes_no_new_case(stack: Stack
     assert after != before
     stack.append_all([m.raw for m in mails], "Intake")
 
-    wait_until(lambda: marked_uids(stack, "Intake") and
-               len(marked_uids(stack, "Intake")) == 20, 120, "the new folder's mail marked")
+    wait_until(
+        lambda: marked_uids(stack, "Intake") and len(marked_uids(stack, "Intake")) == 20,
+        120,
+        "the new folder's mail marked",
+    )
     time.sleep(3)  # a mail stored again would become a case and an acknowledgement now
     resyncs = query(stack.db_url, "SELECT detail FROM event WHERE kind = 'mailbox_resync'")
     assert [(r[0]["old_uidvalidity"], r[0]["new_uidvalidity"]) for r in resyncs] == [
-        (before, after)]
+        (before, after)
+    ]
     assert "UIDVALIDITY" in poller.tail(200)
     assert progress(stack)["stored"] == 20
     check_one_case_per_mail(stack, mails)
@@ -612,8 +653,11 @@ def test_two_pollers_on_one_mailbox_make_one_case_per_mail(stack: Stack) -> None
     for poller in pollers:
         poller.stop()
     # Only the leader ever fetched mail: the standby waits for the lock before it connects.
-    fetching = wait_until(lambda: [s for s in imap_sessions(stack) if s.get("body_count")], 10,
-                          "the leader's IMAP session in Dovecot's log")
+    fetching = wait_until(
+        lambda: [s for s in imap_sessions(stack) if s.get("body_count")],
+        10,
+        "the leader's IMAP session in Dovecot's log",
+    )
     assert len(fetching) == 1 and fetching[0]["body_count"] == 300, fetching
     check_one_raw_row_per_mail(stack, [m.raw for m in mails])
     check_one_case_per_mail(stack, mails)
@@ -622,8 +666,7 @@ def test_two_pollers_on_one_mailbox_make_one_case_per_mail(stack: Stack) -> None
 
 
 @pytest.mark.timeout(900)
-def test_two_deployments_without_a_shared_lock_still_make_one_case_per_mail(
-        stack: Stack) -> None:
+def test_two_deployments_without_a_shared_lock_still_make_one_case_per_mail(stack: Stack) -> None:
     """Split brain: two deployments on one mailbox and one database, each with its own Redis
     (so neither poller sees the other's leader lock). The database's unique keys decide."""
     stack.overrides["imap"] = {"fetch_batch": 10}
@@ -646,9 +689,11 @@ def test_two_deployments_without_a_shared_lock_still_make_one_case_per_mail(
     first.stop()
     second.stop()
     # Both pollers fetched mail, some of it both: the database's unique keys kept one row.
-    fetching = wait_until(lambda: len(f := [s for s in imap_sessions(stack)
-                                            if s.get("body_count")]) >= 2 and f, 10,
-                          "both pollers' IMAP sessions in Dovecot's log")
+    fetching = wait_until(
+        lambda: len(f := [s for s in imap_sessions(stack) if s.get("body_count")]) >= 2 and f,
+        10,
+        "both pollers' IMAP sessions in Dovecot's log",
+    )
     print(f"mails fetched by each poller: {[s['body_count'] for s in fetching]}")
     assert sum(s["body_count"] for s in fetching) > 300
     check_one_raw_row_per_mail(stack, [m.raw for m in mails])
@@ -672,8 +717,9 @@ def dovecot_without(dovecot: Dovecot, dropped: set[bytes]) -> Iterator[Dovecot]:
         out.write(f"imap_capability = {' '.join(caps)}\n")  # after login
     server.port = free_port()
     conf.write_text(re.sub(r"port = \d+", f"port = {server.port}", conf.read_text(), count=1))
-    server.proc = _spawn([str(find_binary("dovecot")), "-F",
-                          "-c", str(conf)], workdir / "dovecot.stderr")
+    server.proc = _spawn(
+        [str(find_binary("dovecot")), "-F", "-c", str(conf)], workdir / "dovecot.stderr"
+    )
     _wait_for(lambda: _imap_greets(server.port), 10.0, server.proc, "dovecot with fewer caps")
     yield server
     server.stop()
@@ -694,7 +740,8 @@ def dovecot_without_move_or_uidplus(dovecot: Dovecot) -> Iterator[Dovecot]:
 
 @pytest.mark.parametrize("server", ["flag", "uid-move", "no-move", "no-move-no-uidplus"])
 def test_imap_hygiene_seen_untouched_and_foreign_deleted_mail_kept(
-        stack: Stack, server: str, request: pytest.FixtureRequest) -> None:
+    stack: Stack, server: str, request: pytest.FixtureRequest
+) -> None:
     """Fetch with BODY.PEEK (\\Seen stays as it was); never expunge mail that another client
     flagged \\Deleted: it is imported like any mail, and keeps its flag. A server that can
     neither move nor expunge by UID gets the keyword instead of a move."""
@@ -720,8 +767,11 @@ def test_imap_hygiene_seen_untouched_and_foreign_deleted_mail_kept(
 
     assert "stored 5 new mails" in stack.cli("poller", "--once").stdout
     # Dovecot logs what each session did when it ends; the poller's is the one that fetched.
-    (counts,) = wait_until(lambda: [s for s in imap_sessions(stack, offset)
-                                    if s.get("body_count")], 10, "the poller's logout")
+    (counts,) = wait_until(
+        lambda: [s for s in imap_sessions(stack, offset) if s.get("body_count")],
+        10,
+        "the poller's logout",
+    )
     assert counts["body_count"] == 5
 
     check_one_raw_row_per_mail(stack, [m.raw for m in mails])
@@ -761,8 +811,15 @@ def test_smtp_down_then_back_delivers_each_once_and_a_5xx_is_final(stack: Stack)
     stack.append_all([m.raw for m in mails])
 
     def tried_all() -> bool:
-        return scalar(stack.db_url, "SELECT count(*) FROM outbound_email WHERE "
-                      "kind = 'acknowledgement' AND status = 'queued' AND attempts > 0") == 30
+        return (
+            scalar(
+                stack.db_url,
+                "SELECT count(*) FROM outbound_email WHERE "
+                "kind = 'acknowledgement' AND status = 'queued' AND attempts > 0",
+            )
+            == 30
+        )
+
     wait_until(tried_all, 180, "every acknowledgement tried while the SMTP server is down")
     time.sleep(5)  # down for a while: retries and sweeps pile up
     assert stack.sink.messages == []
@@ -774,16 +831,31 @@ def test_smtp_down_then_back_delivers_each_once_and_a_5xx_is_final(stack: Stack)
     assert not [m for m in stack.sink.messages if refused.from_addr in m.rcpt_tos]
     check_nothing_sent_twice(stack)
 
-    (number,) = [c["number"] for c in stack.cli_json("cases", "list")
-                 if c["complainant"] == refused.from_addr]
-    (ack,) = [m for m in stack.cli_json("case", "show", number)["messages"]
-              if m.get("kind") == "acknowledgement"]
+    (number,) = [
+        c["number"]
+        for c in stack.cli_json("cases", "list")
+        if c["complainant"] == refused.from_addr
+    ]
+    (ack,) = [
+        m
+        for m in stack.cli_json("case", "show", number)["messages"]
+        if m.get("kind") == "acknowledgement"
+    ]
     assert ack["delivery"] == "failed"
     assert ack["delivery_error"].startswith("550 5.1.1"), ack
-    attempts = scalar(stack.db_url, "SELECT attempts FROM outbound_email WHERE "
-                      "kind = 'acknowledgement' AND to_addr = %s", refused.from_addr)
+    attempts = scalar(
+        stack.db_url,
+        "SELECT attempts FROM outbound_email WHERE kind = 'acknowledgement' AND to_addr = %s",
+        refused.from_addr,
+    )
     time.sleep(8)  # longer than the sweep grace and the first retry backoffs
-    assert scalar(stack.db_url, "SELECT attempts FROM outbound_email WHERE "
-                  "kind = 'acknowledgement' AND to_addr = %s", refused.from_addr) == attempts
+    assert (
+        scalar(
+            stack.db_url,
+            "SELECT attempts FROM outbound_email WHERE kind = 'acknowledgement' AND to_addr = %s",
+            refused.from_addr,
+        )
+        == attempts
+    )
     health = json.loads(stack.cli("health", "--json", check=False).stdout)
     assert health["checks"]["outbound_failed"]["value"] == 1

@@ -51,9 +51,14 @@ def pg_app(tmp_path: Path) -> Iterator[App]:
     url = create_pg_database(prefix="cdhostile")
     try:
         upgrade(url)
-        settings = Settings(database_url=url, broker_url="stub", attachments_dir=tmp_path / "att",
-                            outbox_dir=tmp_path / "outbox", intake_address="complaints@example.org",
-                            secret_key="pg-hostile-secret")
+        settings = Settings(
+            database_url=url,
+            broker_url="stub",
+            attachments_dir=tmp_path / "att",
+            outbox_dir=tmp_path / "outbox",
+            intake_address="complaints@example.org",
+            secret_key="pg-hostile-secret",
+        )
         app = App.from_settings(settings)
         wiring.start(app)
         yield app
@@ -70,12 +75,14 @@ def assert_no_nul(app: App) -> None:
 def octets_mail() -> bytes:
     """Raw 8-bit octets that are no UTF-8 in the Message-ID, a charset label, a content type and
     a filename: decoded carelessly they become lone surrogates, which PostgreSQL cannot store."""
-    return (b"From: octets@example.net\r\nTo: complaints@example.org\r\nSubject: \xff\xfe\r\n"
-            b"Message-ID: <oct\xffets@example.net>\r\nMIME-Version: 1.0\r\n"
-            b'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
-            b'--o\r\nContent-Type: text/plain; charset="gb\xff2312"\r\n\r\n\xc4\xe3\xba\xc3\r\n'
-            b'--o\r\nContent-Type: application/x\xffy\r\n'
-            b'Content-Disposition: attachment; filename="a\xffb.bin"\r\n\r\nxx\r\n--o--\r\n')
+    return (
+        b"From: octets@example.net\r\nTo: complaints@example.org\r\nSubject: \xff\xfe\r\n"
+        b"Message-ID: <oct\xffets@example.net>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="o"\r\n\r\n'
+        b'--o\r\nContent-Type: text/plain; charset="gb\xff2312"\r\n\r\n\xc4\xe3\xba\xc3\r\n'
+        b"--o\r\nContent-Type: application/x\xffy\r\n"
+        b'Content-Disposition: attachment; filename="a\xffb.bin"\r\n\r\nxx\r\n--o--\r\n'
+    )
 
 
 def long_values_mail() -> bytes:
@@ -123,9 +130,18 @@ def test_storm_from_one_sender_in_parallel_batches_gets_at_most_the_cap(pg_app: 
     # transaction sees only committed rows, so without a per-address lock each would add the
     # cap on its own.
     cap = pg_app.policy.limits.max_auto_replies_per_sender_per_hour
-    raw_ids = [store(pg_app, simple_mail("storm@example.net", f"complaint {i}",
-                                         f"broadband down {i}\n", message_id=f"storm{i}@x.net"))
-               for i in range(40)]
+    raw_ids = [
+        store(
+            pg_app,
+            simple_mail(
+                "storm@example.net",
+                f"complaint {i}",
+                f"broadband down {i}\n",
+                message_id=f"storm{i}@x.net",
+            ),
+        )
+        for i in range(40)
+    ]
     batches = [raw_ids[i::4] for i in range(4)]
     start = threading.Barrier(len(batches))
 

@@ -16,8 +16,8 @@ import pytest
 
 from config.settings import Settings
 from models.db import get_engine
-from tests.integration.conftest import query
 from tests.faults import with_faults
+from tests.integration.conftest import query
 from tests.unit.test_hostile_mail import simple_mail, store
 from workers import wiring
 from workers.app import App
@@ -33,9 +33,14 @@ MARKER = "CDTEST-RAISE-batch"
 @pytest.fixture
 def pg_app(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
     monkeypatch.setattr(ingest, "parse_mail", with_faults(ingest.parse_mail, raise_marker=MARKER))
-    settings = Settings(database_url=fresh_db, broker_url="stub", attachments_dir=tmp_path / "att",
-                        outbox_dir=tmp_path / "outbox", intake_address="complaints@example.org",
-                        secret_key="batch-secret")
+    settings = Settings(
+        database_url=fresh_db,
+        broker_url="stub",
+        attachments_dir=tmp_path / "att",
+        outbox_dir=tmp_path / "outbox",
+        intake_address="complaints@example.org",
+        secret_key="batch-secret",
+    )
     app = App.from_settings(settings)
     wiring.start(app)
     yield app
@@ -44,13 +49,21 @@ def pg_app(fresh_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> It
 
 
 def complaint(i: int, extra: str = "") -> bytes:
-    return simple_mail(f"user{i}@qq.com", f"宽带第{i}次断网", f"第{i}次投诉：宽带断网三天。\n{extra}",
-                       message_id=f"batch-{i}@qq.com")
+    return simple_mail(
+        f"user{i}@qq.com",
+        f"宽带第{i}次断网",
+        f"第{i}次投诉：宽带断网三天。\n{extra}",
+        message_id=f"batch-{i}@qq.com",
+    )
 
 
 def cases(app: App) -> list[tuple[str, str]]:
-    return [(number, email) for number, email in query(
-        app.db_url, "SELECT number, complainant_email FROM \"case\" ORDER BY id")]
+    return [
+        (number, email)
+        for number, email in query(
+            app.db_url, 'SELECT number, complainant_email FROM "case" ORDER BY id'
+        )
+    ]
 
 
 def test_a_batch_makes_each_case_and_leaves_a_failing_mail_to_go_on_alone(pg_app: App) -> None:
@@ -61,11 +74,20 @@ def test_a_batch_makes_each_case_and_leaves_a_failing_mail_to_go_on_alone(pg_app
     assert [o.disposition for o in outcomes] == ["case"] * 4
     assert one_by_one == [ids[2]]
     assert [email for _, email in cases(pg_app)] == [f"user{i}@qq.com" for i in (1, 2, 4, 5)]
-    acks = query(pg_app.db_url, "SELECT to_addr FROM outbound_email WHERE kind = "
-                 "'acknowledgement' AND status = 'queued' ORDER BY id")
+    acks = query(
+        pg_app.db_url,
+        "SELECT to_addr FROM outbound_email WHERE kind = "
+        "'acknowledgement' AND status = 'queued' ORDER BY id",
+    )
     assert [a for (a,) in acks] == [f"user{i}@qq.com" for i in (1, 2, 4, 5)]
-    raws = dict(((i, (s, d, a, r)) for i, s, d, a, r in query(
-        pg_app.db_url, "SELECT id, status, disposition, attempts, reason FROM raw_message")))
+    raws = dict(
+        (
+            (i, (s, d, a, r))
+            for i, s, d, a, r in query(
+                pg_app.db_url, "SELECT id, status, disposition, attempts, reason FROM raw_message"
+            )
+        )
+    )
     status, disposition, attempts, reason = raws[ids[2]]
     assert (status, disposition, attempts) == ("received", "pending", 1)
     assert reason.startswith("RuntimeError: test fault")
@@ -94,8 +116,11 @@ def test_a_batch_delivered_twice_makes_nothing_more(pg_app: App) -> None:
 def test_mails_whose_worker_died_are_never_batched_again(pg_app: App) -> None:
     ids = [store(pg_app, complaint(i)) for i in range(1, 4)]
     # A worker counted the batch's attempts and was killed before committing anything.
-    query(pg_app.db_url, "UPDATE raw_message SET attempts = 1 WHERE id = ANY(%s) RETURNING id",
-          ids[:2])
+    query(
+        pg_app.db_url,
+        "UPDATE raw_message SET attempts = 1 WHERE id = ANY(%s) RETURNING id",
+        ids[:2],
+    )
 
     outcomes, one_by_one = together(IngestBatch(pg_app), ids)
 
@@ -113,7 +138,12 @@ def test_one_message_id_on_two_mails_of_a_batch_gives_two_cases_and_says_so(pg_a
 
     assert [o.disposition for o in outcomes] == ["case", "case"] and one_by_one == []
     assert [email for _, email in cases(pg_app)] == ["a@qq.com", "b@qq.com"]
-    logged = query(pg_app.db_url, "SELECT raw_message_id, detail->'other_raw_ids' FROM event "
-                   "WHERE kind = 'message_id_collision' ORDER BY raw_message_id")
-    assert [(raw_id, others) for raw_id, others in logged] == [(ids[0], [ids[1]]),
-                                                             (ids[1], [ids[0]])]
+    logged = query(
+        pg_app.db_url,
+        "SELECT raw_message_id, detail->'other_raw_ids' FROM event "
+        "WHERE kind = 'message_id_collision' ORDER BY raw_message_id",
+    )
+    assert [(raw_id, others) for raw_id, others in logged] == [
+        (ids[0], [ids[1]]),
+        (ids[1], [ids[0]]),
+    ]

@@ -43,8 +43,9 @@ def parse(raw: bytes) -> EmailMessage:
     return message_from_bytes(raw, policy=default_policy)  # type: ignore[return-value]
 
 
-def acks_by_complaint(received: list[ReceivedMessage],
-                      mails: list[GeneratedMail]) -> dict[str, list[EmailMessage]]:
+def acks_by_complaint(
+    received: list[ReceivedMessage], mails: list[GeneratedMail]
+) -> dict[str, list[EmailMessage]]:
     """Our mails that answer each complaint (In-Reply-To its Message-ID), by that Message-ID."""
     ids = {f"<{m.message_id}>" for m in mails}
     found: dict[str, list[EmailMessage]] = {}
@@ -62,17 +63,24 @@ def mail_to_complainants(received: list[ReceivedMessage], mails: list[GeneratedM
 
 def wait_idle(stack: Stack, mails: int, timeout: float = 300) -> None:
     """Every stored mail decided and every queued reply sent (or failed)."""
+
     def idle() -> bool:
-        return (scalar(stack.db_url, "SELECT count(*) FROM raw_message") >= mails
-                and scalar(stack.db_url,
-                           "SELECT count(*) FROM raw_message WHERE status = 'received'") == 0
-                and scalar(stack.db_url,
-                           "SELECT count(*) FROM outbound_email WHERE status = 'queued'") == 0)
+        return (
+            scalar(stack.db_url, "SELECT count(*) FROM raw_message") >= mails
+            and scalar(stack.db_url, "SELECT count(*) FROM raw_message WHERE status = 'received'")
+            == 0
+            and scalar(stack.db_url, "SELECT count(*) FROM outbound_email WHERE status = 'queued'")
+            == 0
+        )
+
     wait_until(idle, timeout, f"{mails} mails ingested and their replies sent", interval=0.5)
 
 
-def check_acknowledgement(msg: EmailMessage, mail: GeneratedMail, envelope: ReceivedMessage,
-                          ) -> str:
+def check_acknowledgement(
+    msg: EmailMessage,
+    mail: GeneratedMail,
+    envelope: ReceivedMessage,
+) -> str:
     """Everything a complainant's client shows of our acknowledgement; returns the case number."""
     # Python's folder may put a long ASCII subject wholly on a continuation line, and its parser
     # keeps that line's leading space; mail clients show the subject without it.
@@ -108,8 +116,11 @@ def test_fifty_complaints_become_fifty_cases_each_acknowledged_once(stack: Stack
     stack.start_worker()
     stack.start_poller()
 
-    wait_until(lambda: len(acks_by_complaint(stack.sink.messages, mails)) == 50, 400,
-               "50 acknowledgements at the SMTP sink")
+    wait_until(
+        lambda: len(acks_by_complaint(stack.sink.messages, mails)) == 50,
+        400,
+        "50 acknowledgements at the SMTP sink",
+    )
     wait_idle(stack, 50)
 
     received = stack.sink.messages
@@ -121,28 +132,40 @@ def test_fifty_complaints_become_fifty_cases_each_acknowledged_once(stack: Stack
     for mail in mails:
         (msg,) = acks[mail.message_id]
         numbers[mail.message_id] = check_acknowledgement(
-            msg, mail, envelopes[str(msg["Message-ID"])])
+            msg, mail, envelopes[str(msg["Message-ID"])]
+        )
     assert len(set(numbers.values())) == 50
 
     cases = {c["number"]: c for c in stack.cli_json("cases", "list")}
     assert set(cases) == set(numbers.values())
-    stored_names = query(stack.db_url, "SELECT m.message_id, a.filename FROM attachment a "
-                         "JOIN message m ON m.id = a.message_id ORDER BY a.id")
+    stored_names = query(
+        stack.db_url,
+        "SELECT m.message_id, a.filename FROM attachment a "
+        "JOIN message m ON m.id = a.message_id ORDER BY a.id",
+    )
     assert sorted(stored_names) == sorted(
-        (m.message_id, name) for m in mails for name in m.attachments)
+        (m.message_id, name) for m in mails for name in m.attachments
+    )
     for mail in mails:
         case = cases[numbers[mail.message_id]]
         assert (case["complainant"], case["subject"], case["language"]) == (
-            mail.from_addr, mail.subject, mail.language)
+            mail.from_addr,
+            mail.subject,
+            mail.language,
+        )
 
     # The complainant of a GBK mail with an attachment answers our acknowledgement; an
     # out-of-office and a bounce come back for two other acknowledgements.
     replier, away, bounced = mails[12], mails[27], mails[0]
     assert replier.flavour == "foxmail-gbk" and replier.attachments
     (replier_ack,), (away_ack,), (bounced_ack,) = (
-        acks[m.message_id] for m in (replier, away, bounced))
-    answer = reply_to(envelopes[str(replier_ack["Message-ID"])].raw, replier,
-                      "补充材料：订单号 2026030188123，快递单号 SF1234567890，请一并核查。")
+        acks[m.message_id] for m in (replier, away, bounced)
+    )
+    answer = reply_to(
+        envelopes[str(replier_ack["Message-ID"])].raw,
+        replier,
+        "补充材料：订单号 2026030188123，快递单号 SF1234567890，请一并核查。",
+    )
     auto = out_of_office(away.from_addr, about=str(away_ack["Subject"]))
     dsn = bounce(envelopes[str(bounced_ack["Message-ID"])].raw)
     before = len(stack.sink.messages)
@@ -162,26 +185,33 @@ def test_fifty_complaints_become_fifty_cases_each_acknowledged_once(stack: Stack
         assert "mailer-daemon@mx.mailgen.test" not in recipients
         assert not threads & screened_ids, msg["Subject"]
         assert "投诉已受理登记" not in str(msg["Subject"]), msg["Subject"]
-    assert scalar(stack.db_url, "SELECT count(*) FROM \"case\"") == 50  # no new case
+    assert scalar(stack.db_url, 'SELECT count(*) FROM "case"') == 50  # no new case
     by_id = {m["message_id"]: m for m in stack.cli_json("mail", "list")}
-    assert (by_id[parse(answer)["Message-ID"][1:-1]]["disposition"],
-            by_id[parse(answer)["Message-ID"][1:-1]]["case"]) == (
-        "follow_up", numbers[replier.message_id])
+    assert (
+        by_id[parse(answer)["Message-ID"][1:-1]]["disposition"],
+        by_id[parse(answer)["Message-ID"][1:-1]]["case"],
+    ) == ("follow_up", numbers[replier.message_id])
     assert by_id[parse(answer)["Message-ID"][1:-1]]["reason"] == "correlated by token"
     assert by_id[parse(auto)["Message-ID"][1:-1]]["disposition"] == "screened"
     assert by_id[parse(dsn)["Message-ID"][1:-1]]["disposition"] == "screened"
     # The bounce is filed against the acknowledgement it returns.
     assert by_id[parse(dsn)["Message-ID"][1:-1]]["case"] == numbers[bounced.message_id]
-    assert query(stack.db_url, "SELECT bounced_at IS NOT NULL FROM outbound_email "
-                 "WHERE message_id = %s", str(bounced_ack["Message-ID"])[1:-1]) == [(True,)]
+    assert query(
+        stack.db_url,
+        "SELECT bounced_at IS NOT NULL FROM outbound_email WHERE message_id = %s",
+        str(bounced_ack["Message-ID"])[1:-1],
+    ) == [(True,)]
 
     case = stack.cli_json("case", "show", numbers[replier.message_id])
     incoming = [m for m in case["messages"] if m["direction"] == "in"]
     assert [m["message_id"] for m in incoming] == [
-        replier.message_id, parse(answer)["Message-ID"][1:-1]]
+        replier.message_id,
+        parse(answer)["Message-ID"][1:-1],
+    ]
     assert "SF1234567890" in incoming[1]["text"]
     assert [m.get("kind") for m in case["messages"] if m["direction"] == "out"].count(
-        "acknowledgement") == 1
+        "acknowledgement"
+    ) == 1
     assert case["message_count"] == len(case["messages"])
     assert [a["filename"] for a in incoming[0]["attachments"]] == replier.attachments
     big5 = stack.cli_json("case", "show", numbers[away.message_id])
@@ -198,12 +228,17 @@ def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(stack: Stac
     worker = stack.start_worker()
     stack.start_poller()
 
-    wait_until(lambda: len(acks_by_complaint(stack.sink.messages, mails)) >= 5, 300,
-               "the first acknowledgements")
+    wait_until(
+        lambda: len(acks_by_complaint(stack.sink.messages, mails)) >= 5,
+        300,
+        "the first acknowledgements",
+    )
     worker.kill()  # SIGKILL to the master and its worker process: no cleanup, no acks to Redis
-    unfinished = scalar(stack.db_url,
-                        "SELECT (SELECT count(*) FROM raw_message WHERE status = 'received')"
-                        " + (SELECT count(*) FROM outbound_email WHERE status = 'queued')")
+    unfinished = scalar(
+        stack.db_url,
+        "SELECT (SELECT count(*) FROM raw_message WHERE status = 'received')"
+        " + (SELECT count(*) FROM outbound_email WHERE status = 'queued')",
+    )
     time.sleep(0.5)  # the sink finishes recording a transaction that completed before the kill
     at_kill = len(acks_by_complaint(stack.sink.messages, mails))
     assert at_kill < 50 and unfinished > 0, "the worker finished before it was killed"
@@ -211,8 +246,11 @@ def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(stack: Stac
     assert len(acks_by_complaint(stack.sink.messages, mails)) == at_kill  # it is dead
 
     stack.start_worker()
-    wait_until(lambda: len(acks_by_complaint(stack.sink.messages, mails)) == 50, 400,
-               "all 50 acknowledgements after the restart")
+    wait_until(
+        lambda: len(acks_by_complaint(stack.sink.messages, mails)) == 50,
+        400,
+        "all 50 acknowledgements after the restart",
+    )
     wait_idle(stack, 50)
     time.sleep(2)  # a duplicate from a redelivery or the sweeper would arrive now
 
@@ -220,7 +258,8 @@ def test_worker_killed_mid_run_loses_nothing_and_sends_nothing_twice(stack: Stac
     acks = acks_by_complaint(received, mails)
     assert len(acks) == 50
     assert sum(len(v) for v in acks.values()) == 50, {
-        k: len(v) for k, v in acks.items() if len(v) > 1}
+        k: len(v) for k, v in acks.items() if len(v) > 1
+    }
     assert mail_to_complainants(received, mails) == 50
     cases = stack.cli_json("cases", "list")
     assert sorted(c["complainant"] for c in cases) == sorted(m.from_addr for m in mails)

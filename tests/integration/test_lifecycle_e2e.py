@@ -27,8 +27,13 @@ STAFF = "zhao@example.org"
 RESULT = "经核实，商家同意退货并全额退款 2999 元，款项将在 3 个工作日内原路退回。"
 
 
-def mail(frm: str, to: str, subject: str, body: str, reply_to: EmailMessage | None = None,
-         ) -> bytes:
+def mail(
+    frm: str,
+    to: str,
+    subject: str,
+    body: str,
+    reply_to: EmailMessage | None = None,
+) -> bytes:
     msg = EmailMessage()
     msg["From"], msg["To"], msg["Subject"] = frm, to, subject
     msg["Message-ID"] = make_msgid(domain=frm.rpartition("@")[2].rstrip(">"))
@@ -65,23 +70,35 @@ class Inbox:
 
 
 def case_status(stack: Stack, number: str) -> str:
-    return scalar(stack.db_url, "SELECT status FROM \"case\" WHERE number = %s", number)
+    return scalar(stack.db_url, 'SELECT status FROM "case" WHERE number = %s', number)
 
 
 def test_a_case_by_mail_from_complaint_to_final_review(stack: Stack) -> None:
     inbox = Inbox(stack)
     stack.start_worker()
     stack.start_poller()
-    complaint = mail(f"王建国 <{COMPLAINANT}>", INTAKE, "手机屏幕坏点，商家拒绝退货",
-                     "我 11 月 1 日在贵平台购买的手机屏幕有坏点，商家拒绝退货，请处理。")
+    complaint = mail(
+        f"王建国 <{COMPLAINANT}>",
+        INTAKE,
+        "手机屏幕坏点，商家拒绝退货",
+        "我 11 月 1 日在贵平台购买的手机屏幕有坏点，商家拒绝退货，请处理。",
+    )
     stack.append_all([complaint])
     ack = inbox.wait(COMPLAINANT, "投诉已受理登记")
     number = str(ack["X-Complaintdesk-Case"])
     staff_address = reply_address(INTAKE, SECRET, number, "zhao")
 
     # The staff member answers from an ordinary client: commands on top, the result under them.
-    stack.append_all([mail(f"赵主管 <{STAFF}>", staff_address, f"Re: [{number}] 新投诉",
-                           f"#accept\n#severity important\n#note 已电话联系商家\n#办结\n\n{RESULT}\n")])
+    stack.append_all(
+        [
+            mail(
+                f"赵主管 <{STAFF}>",
+                staff_address,
+                f"Re: [{number}] 新投诉",
+                f"#accept\n#severity important\n#note 已电话联系商家\n#办结\n\n{RESULT}\n",
+            )
+        ]
+    )
     transcript = inbox.wait(STAFF, "命令执行结果")
     assert text(transcript).count("→ ok") == 4
     assert parseaddr(str(transcript["Reply-To"]))[1] == staff_address
@@ -103,25 +120,50 @@ def test_a_case_by_mail_from_complaint_to_final_review(stack: Stack) -> None:
     assert case_status(stack, number) == "resolved"
 
     # The complainant asks for a review within the window, answering the result mail.
-    stack.append_all([mail(f"王建国 <{COMPLAINANT}>", parseaddr(str(result["Reply-To"]))[1],
-                           f"Re: {result['Subject']}", "我对结果不满意，申请复查。商家至今没有退款。",
-                           reply_to=result)])
+    stack.append_all(
+        [
+            mail(
+                f"王建国 <{COMPLAINANT}>",
+                parseaddr(str(result["Reply-To"]))[1],
+                f"Re: {result['Subject']}",
+                "我对结果不满意，申请复查。商家至今没有退款。",
+                reply_to=result,
+            )
+        ]
+    )
     review_ack = inbox.wait(COMPLAINANT, "复查申请已收到")
     assert "当前阶段：已申请复查" in text(review_ack)
     assert case_status(stack, number) == "review_requested"
 
-    stack.append_all([mail(f"赵主管 <{STAFF}>", staff_address, f"Re: [{number}] 复查",
-                           "#复查受理\n")])
+    stack.append_all(
+        [mail(f"赵主管 <{STAFF}>", staff_address, f"Re: [{number}] 复查", "#复查受理\n")]
+    )
     inbox.wait(STAFF, "命令执行结果", count=2)
-    stack.append_all([mail(f"赵主管 <{STAFF}>", staff_address, f"Re: [{number}] 复查",
-                           "#review-result\n\n经复查，商家已退款，维持原处理结果。\n")])
+    stack.append_all(
+        [
+            mail(
+                f"赵主管 <{STAFF}>",
+                staff_address,
+                f"Re: [{number}] 复查",
+                "#review-result\n\n经复查，商家已退款，维持原处理结果。\n",
+            )
+        ]
+    )
     final = inbox.wait(COMPLAINANT, "复查结论（最终结论）")
     assert "维持原处理结果" in text(final) and "最终结论" in text(final)
     assert case_status(stack, number) == "review_resolved"
 
-    stack.append_all([mail(f"王建国 <{COMPLAINANT}>", parseaddr(str(final["Reply-To"]))[1],
-                           f"Re: {final['Subject']}", "我还是不服，要求重新处理！",
-                           reply_to=final)])
+    stack.append_all(
+        [
+            mail(
+                f"王建国 <{COMPLAINANT}>",
+                parseaddr(str(final["Reply-To"]))[1],
+                f"Re: {final['Subject']}",
+                "我还是不服，要求重新处理！",
+                reply_to=final,
+            )
+        ]
+    )
     answer = inbox.wait(COMPLAINANT, "本案件复查结论为最终结论")
     assert "不再重新处理或复查" in text(answer)
     assert case_status(stack, number) == "review_resolved"

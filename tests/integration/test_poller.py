@@ -44,8 +44,11 @@ def server_flags(stack: Stack, folder: str = "INBOX") -> dict[int, set[bytes]]:
     with stack.mailbox.client() as imap:
         imap.select_folder(folder, readonly=True)
         uids = imap.search()
-        return {uid: set(d[b"FLAGS"]) for uid, d in imap.fetch(uids, ["FLAGS"]).items()} \
-            if uids else {}
+        return (
+            {uid: set(d[b"FLAGS"]) for uid, d in imap.fetch(uids, ["FLAGS"]).items()}
+            if uids
+            else {}
+        )
 
 
 def server_bodies(stack: Stack, folder: str) -> list[bytes]:
@@ -56,8 +59,10 @@ def server_bodies(stack: Stack, folder: str) -> list[bytes]:
 
 
 def raw_rows(stack: Stack) -> list[tuple[int, bytes]]:
-    return [(row_id, bytes(raw)) for row_id, raw in
-            query(stack.db_url, "SELECT id, raw FROM raw_message ORDER BY id")]
+    return [
+        (row_id, bytes(raw))
+        for row_id, raw in query(stack.db_url, "SELECT id, raw FROM raw_message ORDER BY id")
+    ]
 
 
 def poll_once(stack: Stack) -> tuple[int, list[int]]:
@@ -92,7 +97,8 @@ def test_poller_once_stores_each_mail_flags_it_and_leaves_seen_alone(stack: Stac
     assert queued_for_ingest(stack) == [[row_id for row_id, _ in raw_rows(stack)]]
     listed = stack.cli_json("mail", "list")
     assert [(m["message_id"], m["disposition"]) for m in listed] == [
-        (m.message_id, "pending") for m in mails]
+        (m.message_id, "pending") for m in mails
+    ]
 
     # A second run imports only what arrived since.
     late = complaint(99, seed=11)
@@ -166,8 +172,15 @@ def test_mail_is_marked_only_after_it_was_enqueued(stack: Stack) -> None:
 
     def enqueue(ids: list[int]) -> None:
         for raw_id in ids:
-            dead.enqueue(dramatiq.Message(queue_name="ingest", actor_name="ingest_message",
-                                          args=(raw_id,), kwargs={}, options={}))
+            dead.enqueue(
+                dramatiq.Message(
+                    queue_name="ingest",
+                    actor_name="ingest_message",
+                    args=(raw_id,),
+                    kwargs={},
+                    options={},
+                )
+            )
 
     with pytest.raises(redis.ConnectionError):
         Poller(stack.app(), enqueue).run(once=True)
@@ -206,8 +219,14 @@ def test_uidvalidity_change_imports_nothing_twice(stack: Stack) -> None:
     assert len(resyncs) == 1
     assert resyncs[0][0]["old_uidvalidity"] == before
     assert resyncs[0][0]["new_uidvalidity"] == after
-    assert scalar(stack.db_url, "SELECT uidvalidity FROM mailbox_cursor WHERE mailbox = %s",
-                  mailbox_key(stack.settings().imap)) == after
+    assert (
+        scalar(
+            stack.db_url,
+            "SELECT uidvalidity FROM mailbox_cursor WHERE mailbox = %s",
+            mailbox_key(stack.settings().imap),
+        )
+        == after
+    )
     assert all(KEYWORD in f for f in server_flags(stack, "Intake").values())
     assert poll_once(stack) == (0, [])
     assert scalar(stack.db_url, "SELECT count(*) FROM event WHERE kind = 'mailbox_resync'") == 1
@@ -244,22 +263,34 @@ def test_arrival_time_is_the_servers_when_it_is_believable(stack: Stack) -> None
 
 
 def raw_message(tag: str) -> bytes:
-    return (f"Message-ID: <{tag}@example.net>\r\nFrom: {tag}@example.net\r\nSubject: {tag}\r\n"
-            f"\r\n{tag}\r\n").encode()
+    return (
+        f"Message-ID: <{tag}@example.net>\r\nFrom: {tag}@example.net\r\nSubject: {tag}\r\n"
+        f"\r\n{tag}\r\n"
+    ).encode()
 
 
 def test_a_batch_with_a_mail_twice_and_one_stored_gives_each_mail_one_row(fresh_db: str) -> None:
     app = App.from_settings(Settings(database_url=fresh_db, broker_url="stub"))
     first = store_batch(app, "INBOX", 7, {1: raw_message("a")})
-    new = store_batch(app, "INBOX", 7, {
-        4: raw_message("c"), 2: raw_message("b"), 3: raw_message("a"),  # a: stored already
-        1: raw_message("x"),  # its uid is stored already
-        5: raw_message("b"),  # the same mail twice in one fetch
-    })
+    new = store_batch(
+        app,
+        "INBOX",
+        7,
+        {
+            4: raw_message("c"),
+            2: raw_message("b"),
+            3: raw_message("a"),  # a: stored already
+            1: raw_message("x"),  # its uid is stored already
+            5: raw_message("b"),  # the same mail twice in one fetch
+        },
+    )
 
     rows = query(fresh_db, "SELECT id, uid, raw FROM raw_message ORDER BY id")
     assert [(uid, bytes(raw)) for _, uid, raw in rows] == [
-        (1, raw_message("a")), (2, raw_message("b")), (4, raw_message("c"))]
+        (1, raw_message("a")),
+        (2, raw_message("b")),
+        (4, raw_message("c")),
+    ]
     assert first + new == [row_id for row_id, *_ in rows]
     assert scalar(fresh_db, "SELECT last_uid FROM mailbox_cursor WHERE mailbox = 'INBOX'") == 5
     get_engine(fresh_db).dispose()
@@ -272,12 +303,18 @@ def test_a_mail_a_racing_transaction_stores_is_skipped_alone(fresh_db: str) -> N
     result: list[list[int]] = []
     with session_scope(fresh_db) as other:
         theirs = store_many(other, "imap://other/INBOX", 3, [Incoming(raw_message("a"), 9)])
-        racing = threading.Thread(target=lambda: result.append(store_batch(
-            app, "INBOX", 7, {1: raw_message("a"), 2: raw_message("b")})))
+        racing = threading.Thread(
+            target=lambda: result.append(
+                store_batch(app, "INBOX", 7, {1: raw_message("a"), 2: raw_message("b")})
+            )
+        )
         racing.start()
         deadline = time.monotonic() + 10
-        while not scalar(fresh_db, "SELECT count(*) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND wait_event_type = 'Lock'"):
+        while not scalar(
+            fresh_db,
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        ):
             assert time.monotonic() < deadline, "the batch did not wait for the racing insert"
             time.sleep(0.02)
     racing.join(10)

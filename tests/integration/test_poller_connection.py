@@ -31,8 +31,9 @@ def stored(stack: Stack) -> int:
     return scalar(stack.db_url, "SELECT count(*) FROM raw_message")
 
 
-def test_poller_reconnects_after_the_imap_server_restarts(stack: Stack,
-                                                          own_dovecot: Dovecot) -> None:
+def test_poller_reconnects_after_the_imap_server_restarts(
+    stack: Stack, own_dovecot: Dovecot
+) -> None:
     stack.mailbox = own_dovecot.new_mailbox()
     mails = complaints(6, seed=41)
     poller = stack.start_poller()
@@ -49,8 +50,9 @@ def test_poller_reconnects_after_the_imap_server_restarts(stack: Stack,
     assert scalar(stack.db_url, "SELECT count(DISTINCT sha256) FROM raw_message") == 6
 
 
-def test_poller_without_idle_polls_at_its_interval(stack: Stack,
-                                                   dovecot_without_idle: Dovecot) -> None:
+def test_poller_without_idle_polls_at_its_interval(
+    stack: Stack, dovecot_without_idle: Dovecot
+) -> None:
     stack.mailbox = dovecot_without_idle.new_mailbox()
     with stack.mailbox.client() as imap:
         assert not imap.has_capability("IDLE")

@@ -17,7 +17,14 @@ from tests.integration.conftest import INTAKE, SECRET, query, restart_sink
 from tests.servers import NO_SUCH_USER, TEMP_FAIL, SmtpSink
 from workers.app import App
 from workers.mail.compose import OutgoingMail, compose, new_message_id
-from workers.outbound.sender import IN_FLIGHT, RESENT, drop_connection, mark_attempt, send, smtp_send
+from workers.outbound.sender import (
+    IN_FLIGHT,
+    RESENT,
+    drop_connection,
+    mark_attempt,
+    send,
+    smtp_send,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -38,10 +45,21 @@ def auth_sink() -> Iterator[SmtpSink]:
 @pytest.fixture
 def app(fresh_db: str, auth_sink: SmtpSink, tmp_path: Path) -> Iterator[App]:
     settings = Settings(
-        database_url=fresh_db, broker_url="stub", intake_address=INTAKE, secret_key=SECRET,
+        database_url=fresh_db,
+        broker_url="stub",
+        intake_address=INTAKE,
+        secret_key=SECRET,
         attachments_dir=tmp_path / "attachments",
-        smtp={"host": auth_sink.host, "port": auth_sink.port, "username": auth_sink.user,
-              "password": auth_sink.password, "starttls": False, "ssl": False, "timeout": 5})
+        smtp={
+            "host": auth_sink.host,
+            "port": auth_sink.port,
+            "username": auth_sink.user,
+            "password": auth_sink.password,
+            "starttls": False,
+            "ssl": False,
+            "timeout": 5,
+        },
+    )
     drop_connection()  # the sender keeps one SMTP connection per thread: start without one
     yield App.from_settings(settings)
     drop_connection()
@@ -49,27 +67,47 @@ def app(fresh_db: str, auth_sink: SmtpSink, tmp_path: Path) -> Iterator[App]:
 
 def queue_row(app: App, to: str = COMPLAINANT, number: str = "TS-2026-000042") -> int:
     message_id = new_message_id("example.org")
-    raw = compose(OutgoingMail(
-        from_addr=INTAKE, from_name="投诉受理中心 Complaints Desk", to_addr=to, to_name="王芳",
-        subject=f"[{number}] 投诉已受理登记：快递丢件三天无人处理",
-        text=f"王芳，您好：\n\n我们已收到您的投诉，案件编号为 {number}。\n",
-        html=f"<p>王芳，您好：</p><p>案件编号为 {number}。</p>", message_id=message_id,
-        reply_to=f"complaints+{number}.abcdefghij@example.org", case_number=number))
+    raw = compose(
+        OutgoingMail(
+            from_addr=INTAKE,
+            from_name="投诉受理中心 Complaints Desk",
+            to_addr=to,
+            to_name="王芳",
+            subject=f"[{number}] 投诉已受理登记：快递丢件三天无人处理",
+            text=f"王芳，您好：\n\n我们已收到您的投诉，案件编号为 {number}。\n",
+            html=f"<p>王芳，您好：</p><p>案件编号为 {number}。</p>",
+            message_id=message_id,
+            reply_to=f"complaints+{number}.abcdefghij@example.org",
+            case_number=number,
+        )
+    )
     with session_scope(app.db_url) as session:
-        row = OutboundEmail(dedupe_key=f"{number}:acknowledgement:{message_id}", kind="acknowledgement",
-                            to_addr=to, subject=f"[{number}] 投诉已受理登记", message_id=message_id,
-                            raw=raw)
+        row = OutboundEmail(
+            dedupe_key=f"{number}:acknowledgement:{message_id}",
+            kind="acknowledgement",
+            to_addr=to,
+            subject=f"[{number}] 投诉已受理登记",
+            message_id=message_id,
+            raw=raw,
+        )
         session.add(row)
         session.flush()
         return row.id
 
 
 def row(app: App, outbound_id: int) -> dict:
-    (status, attempts, last_error, sent_at, raw), = query(
-        app.db_url, "SELECT status, attempts, last_error, sent_at, raw FROM outbound_email "
-        "WHERE id = %s", outbound_id)
-    return {"status": status, "attempts": attempts, "last_error": last_error,
-            "sent_at": sent_at, "raw": bytes(raw)}
+    ((status, attempts, last_error, sent_at, raw),) = query(
+        app.db_url,
+        "SELECT status, attempts, last_error, sent_at, raw FROM outbound_email WHERE id = %s",
+        outbound_id,
+    )
+    return {
+        "status": status,
+        "attempts": attempts,
+        "last_error": last_error,
+        "sent_at": sent_at,
+        "raw": bytes(raw),
+    }
 
 
 def test_delivers_the_rows_bytes_once_with_auth(app: App, auth_sink: SmtpSink) -> None:
@@ -124,7 +162,8 @@ def test_two_deliveries_of_one_row_at_once_send_one_mail(app: App, auth_sink: Sm
 
 @pytest.mark.parametrize("stage", ["RCPT", "DATA"])
 def test_temporary_failure_raises_for_a_retry_and_keeps_the_row(
-        app: App, auth_sink: SmtpSink, stage: str) -> None:
+    app: App, auth_sink: SmtpSink, stage: str
+) -> None:
     outbound_id = queue_row(app)
     auth_sink.fail(TEMP_FAIL, stage=stage, count=1)
 
@@ -144,7 +183,8 @@ def test_temporary_failure_raises_for_a_retry_and_keeps_the_row(
 
 
 def test_attempt_cut_off_after_the_server_took_the_mail_is_resent_and_recorded(
-        app: App, auth_sink: SmtpSink) -> None:
+    app: App, auth_sink: SmtpSink
+) -> None:
     """The worker dies between the server's 250 and marking the row sent (RFC 1047): the
     mail goes out again rather than being lost, and the row says so."""
     outbound_id = queue_row(app)
@@ -163,12 +203,16 @@ def test_attempt_cut_off_after_the_server_took_the_mail_is_resent_and_recorded(
     assert len(auth_sink.messages) == 2
 
 
-@pytest.mark.parametrize(("stage", "reply"), [
-    ("RCPT", NO_SUCH_USER),
-    ("DATA", "554 5.7.1 message refused as spam"),
-])
+@pytest.mark.parametrize(
+    ("stage", "reply"),
+    [
+        ("RCPT", NO_SUCH_USER),
+        ("DATA", "554 5.7.1 message refused as spam"),
+    ],
+)
 def test_permanent_failure_marks_the_row_failed_without_retry(
-        app: App, auth_sink: SmtpSink, stage: str, reply: str) -> None:
+    app: App, auth_sink: SmtpSink, stage: str, reply: str
+) -> None:
     outbound_id = queue_row(app)
     if stage == "RCPT":
         auth_sink.fail_recipient(COMPLAINANT, reply)

@@ -30,7 +30,8 @@ class WorkerStopped(BaseException):
 
 
 def test_worker_stopped_after_the_server_took_the_mail_leaves_the_mark_not_the_success(
-        app: App, auth_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: App, auth_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outbound_id = queue_row(app)
     during: list[dict] = []
     real_deliver: Callable[[App, Outgoing], None] = sender.deliver
@@ -48,8 +49,12 @@ def test_worker_stopped_after_the_server_took_the_mail_leaves_the_mark_not_the_s
     [seen] = during
     assert (seen["status"], seen["last_error"], seen["sent_at"]) == ("queued", IN_FLIGHT, None)
     stopped = row(app, outbound_id)
-    assert (stopped["status"], stopped["last_error"], stopped["sent_at"], stopped["attempts"]) \
-        == ("queued", IN_FLIGHT, None, 0)
+    assert (stopped["status"], stopped["last_error"], stopped["sent_at"], stopped["attempts"]) == (
+        "queued",
+        IN_FLIGHT,
+        None,
+        0,
+    )
 
     monkeypatch.setattr(sender, "deliver", real_deliver)
     assert send(app, outbound_id) == "sent"  # the redelivery
@@ -58,13 +63,16 @@ def test_worker_stopped_after_the_server_took_the_mail_leaves_the_mark_not_the_s
     assert [m.raw for m in auth_sink.messages] == [resent["raw"]] * 2
 
 
-@pytest.mark.parametrize(("reply", "status", "outcome"), [
-    (TEMP_FAIL, "queued", smtplib.SMTPResponseException),
-    (NO_SUCH_USER, "failed", "failed"),
-])
+@pytest.mark.parametrize(
+    ("reply", "status", "outcome"),
+    [
+        (TEMP_FAIL, "queued", smtplib.SMTPResponseException),
+        (NO_SUCH_USER, "failed", "failed"),
+    ],
+)
 def test_a_failure_takes_back_the_success_written_before_smtp(
-        app: App, auth_sink: SmtpSink, reply: str, status: str,
-        outcome: type[Exception] | str) -> None:
+    app: App, auth_sink: SmtpSink, reply: str, status: str, outcome: type[Exception] | str
+) -> None:
     outbound_id = queue_row(app)
     auth_sink.fail(reply, stage="RCPT", count=1)
 
@@ -81,7 +89,8 @@ def test_a_failure_takes_back_the_success_written_before_smtp(
 
 
 def test_delivery_finished_elsewhere_after_the_mark_is_not_sent_again(
-        app: App, auth_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: App, auth_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A second worker marks the row, and before it locks the row the first one finishes it:
     the lock finds the row no longer queued and reports what the first one did."""
     outbound_id = queue_row(app)

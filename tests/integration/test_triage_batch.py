@@ -16,15 +16,15 @@ from models.db import get_engine, session_scope
 from models.migrate import upgrade
 from tests.mailgen import complaints
 from tests.servers import create_pg_database, drop_pg_database, pg_available, require_server
+from workers import wiring
+from workers.app import App
 from workers.batches import together
+from workers.intake.ingest import IngestBatch
+from workers.intake.poller import store_batch
 from workers.triage import classify_case as classify_stage
 from workers.triage import route_case as route_stage
 from workers.triage.classify_case import ClassifyBatch
 from workers.triage.route_case import RouteBatch
-from workers import wiring
-from workers.app import App
-from workers.intake.ingest import IngestBatch
-from workers.intake.poller import store_batch
 
 pytestmark = pytest.mark.integration
 MAILS = complaints(30, seed=77)
@@ -42,10 +42,16 @@ def make_app() -> Iterator:
         made.append(url)
         upgrade(url)
         workdir = Path(tempfile.mkdtemp(prefix="cdtriage-"))
-        app = App.from_settings(Settings(
-            database_url=url, broker_url="stub", attachments_dir=workdir / "att",
-            outbox_dir=workdir / "outbox", intake_address="complaints@example.org",
-            secret_key="triage-secret"))
+        app = App.from_settings(
+            Settings(
+                database_url=url,
+                broker_url="stub",
+                attachments_dir=workdir / "att",
+                outbox_dir=workdir / "outbox",
+                intake_address="complaints@example.org",
+                secret_key="triage-secret",
+            )
+        )
         wiring.start(app)
         return app
 
@@ -66,12 +72,18 @@ def ingested(app: App) -> list[int]:
 def outcome(app: App) -> tuple[list, list]:
     """What a user sees: each case's category, severity and owner, and who got which mail."""
     with session_scope(app.db_url) as s:
-        cases = s.execute(text(
-            'SELECT number, category, severity, assigned_group, assignee FROM "case" '
-            "ORDER BY number")).all()
-        mails = s.execute(text(
-            'SELECT c.number, o.kind, o.to_addr FROM outbound_email o JOIN "case" c '
-            "ON c.id = o.case_id ORDER BY c.number, o.kind, o.to_addr")).all()
+        cases = s.execute(
+            text(
+                'SELECT number, category, severity, assigned_group, assignee FROM "case" '
+                "ORDER BY number"
+            )
+        ).all()
+        mails = s.execute(
+            text(
+                'SELECT c.number, o.kind, o.to_addr FROM outbound_email o JOIN "case" c '
+                "ON c.id = o.case_id ORDER BY c.number, o.kind, o.to_addr"
+            )
+        ).all()
     return [tuple(r) for r in cases], [tuple(r) for r in mails]
 
 
@@ -94,7 +106,8 @@ def test_a_batch_gives_what_one_case_at_a_time_gives(make_app) -> None:
 
 
 def test_a_case_that_raises_rolls_back_alone_and_a_rerun_adds_nothing(
-        make_app, monkeypatch: pytest.MonkeyPatch) -> None:
+    make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
     app = make_app()
     cases = ingested(app)
     bad_classify, bad_route = cases[3], cases[5]
@@ -106,6 +119,7 @@ def test_a_case_that_raises_rolls_back_alone_and_a_rerun_adds_nothing(
             if case.id == bad:
                 raise RuntimeError("a bug that one case trips")
             return done
+
         return call
 
     monkeypatch.setattr(classify_stage, "store", failing(classify_stage.store, bad_classify))
@@ -114,8 +128,11 @@ def test_a_case_that_raises_rolls_back_alone_and_a_rerun_adds_nothing(
     monkeypatch.undo()
     assert classify_stage.classify_stored(app, bad_classify, None)  # on its own, it passes
 
-    monkeypatch.setattr(route_stage, "queue_owner_notifications",
-                        failing(route_stage.queue_owner_notifications, bad_route))
+    monkeypatch.setattr(
+        route_stage,
+        "queue_owner_notifications",
+        failing(route_stage.queue_owner_notifications, bad_route),
+    )
     _, failed = together(RouteBatch(app), cases)
     assert failed == [bad_route]
     monkeypatch.undo()
@@ -125,11 +142,19 @@ def test_a_case_that_raises_rolls_back_alone_and_a_rerun_adds_nothing(
     together(RouteBatch(app), cases)  # a redelivered batch
     assert outcome(app) == before
     with session_scope(app.db_url) as s:
-        kinds = dict(s.execute(text(
-            "SELECT kind, count(*) FROM event WHERE kind IN ('classified', 'assigned') "
-            "GROUP BY kind")).all())
-        per_case = s.execute(text(
-            "SELECT count(DISTINCT case_id), count(*) FROM outbound_email "
-            "WHERE kind = 'staff_notification'")).one()
+        kinds = dict(
+            s.execute(
+                text(
+                    "SELECT kind, count(*) FROM event WHERE kind IN ('classified', 'assigned') "
+                    "GROUP BY kind"
+                )
+            ).all()
+        )
+        per_case = s.execute(
+            text(
+                "SELECT count(DISTINCT case_id), count(*) FROM outbound_email "
+                "WHERE kind = 'staff_notification'"
+            )
+        ).one()
     assert kinds == {"classified": len(cases), "assigned": len(cases)}
     assert per_case[0] == len(cases) and all(a for *_, a in before[0])

@@ -25,7 +25,12 @@ COMPLAINANT = "wang@example.net"
 
 
 def build_mail(
-    frm: str, to: str, subject: str, body: str, *, in_reply_to: str | None = None,
+    frm: str,
+    to: str,
+    subject: str,
+    body: str,
+    *,
+    in_reply_to: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> bytes:
     msg = EmailMessage()
@@ -53,37 +58,65 @@ def feed(app: App, raw: bytes, at: datetime | None = None) -> IngestOutcome:
     return ingest(app, raw_id)
 
 
-def open_complaint(app: App, body: str = "我在贵平台购买的手机屏幕有坏点，商家拒绝退货，请处理。",
-                   subject: str = "手机屏幕坏点商家拒绝退货", frm: str = f"王先生 <{COMPLAINANT}>",
-                   at: datetime | None = None) -> str:
+def open_complaint(
+    app: App,
+    body: str = "我在贵平台购买的手机屏幕有坏点，商家拒绝退货，请处理。",
+    subject: str = "手机屏幕坏点商家拒绝退货",
+    frm: str = f"王先生 <{COMPLAINANT}>",
+    at: datetime | None = None,
+) -> str:
     outcome = feed(app, build_mail(frm, app.settings.intake_address, subject, body), at)
     assert outcome.new_case
     return case_of(app, outcome.case_id).number
 
 
-def staff_reply(app: App, number: str, body: str, *, staff: str = "zhao", to: str | None = None,
-                frm: str | None = None, subject: str | None = None,
-                headers: dict[str, str] | None = None, at: datetime | None = None,
-                ) -> IngestOutcome:
+def staff_reply(
+    app: App,
+    number: str,
+    body: str,
+    *,
+    staff: str = "zhao",
+    to: str | None = None,
+    frm: str | None = None,
+    subject: str | None = None,
+    headers: dict[str, str] | None = None,
+    at: datetime | None = None,
+) -> IngestOutcome:
     """A staff member's reply to a notification: to their signed address for the case."""
     member = next(s for s in app.policy.staff if s.id == staff)
     to = to or reply_address(app.settings.intake_address, app.secret, number, staff)
-    raw = build_mail(frm or f"{member.name} <{member.email}>", to,
-                     subject or f"Re: [{number}] 新投诉", body, headers=headers)
+    raw = build_mail(
+        frm or f"{member.name} <{member.email}>",
+        to,
+        subject or f"Re: [{number}] 新投诉",
+        body,
+        headers=headers,
+    )
     return feed(app, raw, at)
 
 
-def complainant_reply(app: App, number: str, body: str, *, at: datetime | None = None,
-                      subject: str | None = None) -> IngestOutcome:
+def complainant_reply(
+    app: App, number: str, body: str, *, at: datetime | None = None, subject: str | None = None
+) -> IngestOutcome:
     """The complainant answers our last mail to them (its Reply-To, threaded on it)."""
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
-        last = s.execute(select(OutboundEmail).where(
-            OutboundEmail.case_id == case.id, OutboundEmail.to_addr == case.complainant_email)
-            .order_by(OutboundEmail.id.desc()).limit(1)).scalar_one()
+        last = s.execute(
+            select(OutboundEmail)
+            .where(
+                OutboundEmail.case_id == case.id, OutboundEmail.to_addr == case.complainant_email
+            )
+            .order_by(OutboundEmail.id.desc())
+            .limit(1)
+        ).scalar_one()
         sent = message_from_bytes(last.raw, policy=policy.default)
-    raw = build_mail(f"王先生 <{COMPLAINANT}>", sent["Reply-To"],
-                     subject or f"Re: {sent['Subject']}", body, in_reply_to=last.message_id)
+    raw = build_mail(
+        f"王先生 <{COMPLAINANT}>",
+        sent["Reply-To"],
+        subject or f"Re: {sent['Subject']}",
+        body,
+        in_reply_to=last.message_id,
+    )
     return feed(app, raw, at)
 
 

@@ -40,9 +40,14 @@ def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def app(tmp_path: Path, _migrated_template: Path) -> Iterator[App]:
     db = tmp_path / "complaintdesk.db"
     db.write_bytes(_migrated_template.read_bytes())
-    settings = Settings(database_url=f"sqlite:///{db}", broker_url="stub",
-                        attachments_dir=tmp_path / "attachments", outbox_dir=tmp_path / "outbox",
-                        intake_address="complaints@example.org", secret_key="unit-test-secret")
+    settings = Settings(
+        database_url=f"sqlite:///{db}",
+        broker_url="stub",
+        attachments_dir=tmp_path / "attachments",
+        outbox_dir=tmp_path / "outbox",
+        intake_address="complaints@example.org",
+        secret_key="unit-test-secret",
+    )
     current = App.from_settings(settings)
     wiring.start(current)
     yield current
@@ -74,5 +79,6 @@ def drain(stub_broker: dramatiq.Broker) -> Iterator[object]:
     # Dramatiq leaves the stopped worker's hook on the broker, and the hook would start a
     # consumer for every queue declared later (in another test) that takes its messages and
     # never runs them. Take it off.
-    stub_broker.middleware[:] = [m for m in stub_broker.middleware
-                                 if getattr(m, "worker", None) is not worker]
+    stub_broker.middleware[:] = [
+        m for m in stub_broker.middleware if getattr(m, "worker", None) is not worker
+    ]

@@ -11,8 +11,9 @@ from workers.casework import command_parse
 from workers.casework.command_parse import Command, CommandMail, help_text, vocabulary_of
 
 # The shipped policy's categories and severity words; any id for #assign, unless a test says.
-VOCABULARY = replace(vocabulary_of(load_policy(PROJECT_ROOT / "config" / "policy.toml")),
-                     assignees=None)
+VOCABULARY = replace(
+    vocabulary_of(load_policy(PROJECT_ROOT / "config" / "policy.toml")), assignees=None
+)
 HELP_TEXT = {language: help_text(language, VOCABULARY) for language in ("zh-CN", "en")}
 
 

@@ -107,9 +107,15 @@ def test_raw_utf8_header_octets_are_rfc6532_not_a_guess() -> None:
 
 def test_first_chinese_guess_becomes_the_hint_for_the_rest() -> None:
     charsets = Charsets()
-    assert resolve_8bit(octets("宽带故障，请尽快处理".encode("gbk")), charsets) == "宽带故障，请尽快处理"
+    assert (
+        resolve_8bit(octets("宽带故障，请尽快处理".encode("gbk")), charsets)
+        == "宽带故障，请尽快处理"
+    )
     assert (charsets.notes, charsets.uncertain, charsets.hint) == (
-        ["charset guessed: gb18030"], True, "gb18030")
+        ["charset guessed: gb18030"],
+        True,
+        "gb18030",
+    )
     # Two bytes alone cannot tell GBK from Big5; the hint decides, and the note is not repeated.
     assert charsets.decode("王".encode("gbk"), None) == "王"
     assert charsets.notes == ["charset guessed: gb18030"]
@@ -117,4 +123,5 @@ def test_first_chinese_guess_becomes_the_hint_for_the_rest() -> None:
 
 def test_one_line() -> None:
     assert one_line(" 投诉\r\nBcc: x@example.com\x00\t尾\u202eexe.pdf ") == (
-        "投诉 Bcc: x@example.com 尾 exe.pdf")
+        "投诉 Bcc: x@example.com 尾 exe.pdf"
+    )

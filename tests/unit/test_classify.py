@@ -15,7 +15,7 @@ import pytest
 
 from config.policy import Policy, load_policy
 from config.settings import PROJECT_ROOT
-from workers.triage.model import CategoryModel, ModelFileError, SeverityModel, train
+from workers.mail.textnorm import normalise, script
 from workers.triage.classify import (
     Classification,
     chinese_number,
@@ -24,7 +24,7 @@ from workers.triage.classify import (
     find_words,
     severity_from_model,
 )
-from workers.mail.textnorm import normalise, script
+from workers.triage.model import CategoryModel, ModelFileError, SeverityModel, train
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "complaints.jsonl"
 # Measured with bench/classify.py on the held-back split (81: 35 simplified, 22 traditional,
@@ -50,8 +50,9 @@ def complaints() -> list[dict[str, str]]:
 def model(complaints: list[dict[str, str]]) -> CategoryModel:
     # Both models, so that the held-back figures below cover the severity model's raises too.
     rows = [c for c in complaints if c["split"] == "train"]
-    return train([(c["text"], c["category"]) for c in rows],
-                 [(c["text"], c["severity"]) for c in rows])
+    return train(
+        [(c["text"], c["category"]) for c in rows], [(c["text"], c["severity"]) for c in rows]
+    )
 
 
 def held_back(complaints: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -65,8 +66,10 @@ def score(
     category = sum(r["category"] == c.category for r, c in pairs) / len(pairs)
     severity = sum(r["severity"] == c.severity for r, c in pairs) / len(pairs)
     majors = [c.severity for r, c in pairs if r["severity"] == "major"]
-    print(f"\n{name}: category {category:.3f}, severity {severity:.3f}, "
-          f"major recall {majors.count('major')}/{len(majors)}")  # fmt: skip
+    print(
+        f"\n{name}: category {category:.3f}, severity {severity:.3f}, "
+        f"major recall {majors.count('major')}/{len(majors)}"
+    )
     return category, severity, majors
 
 
@@ -405,7 +408,9 @@ def test_a_severity_model_round_trips_through_a_file(tmp_path: Path, complaints)
 
 
 def test_one_severity_alone_trains_no_severity_model(complaints) -> None:
-    model = train(train_split(complaints, "category"), [("掉线", "important"), ("断网", "important")])
+    model = train(
+        train_split(complaints, "category"), [("掉线", "important"), ("断网", "important")]
+    )
     assert model.severity is None
 
 

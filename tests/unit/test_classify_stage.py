@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from models import Case, Deadline
 from models.db import session_scope
+from tests.actors import actor
 from tests.unit.triage import (
     PRIVACY_BODY,
     complain,
@@ -19,7 +20,6 @@ from tests.unit.triage import (
     sent,
 )
 from workers.app import App
-from tests.actors import actor
 
 
 @pytest.fixture(autouse=True)
@@ -40,18 +40,27 @@ def test_the_case_keeps_its_classification_and_why(app: App, drain) -> None:
     case = complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
     record = case.classification
     assert (record["category"], record["severity"]) == ("privacy", "major")
-    assert record["reasons"][:2] == ["category privacy: 个人信息, 泄露, 用户数据",
-                                     "severity major: 媒体, 几万条"]
-    assert {"rule": "severity_signals", "target": "media", "evidence": ["媒体"],
-            "level": "major"} in record["hits"]
+    assert record["reasons"][:2] == [
+        "category privacy: 个人信息, 泄露, 用户数据",
+        "severity major: 媒体, 几万条",
+    ]
+    assert {
+        "rule": "severity_signals",
+        "target": "media",
+        "evidence": ["媒体"],
+        "level": "major",
+    } in record["hits"]
     assert record["needs_review"] is False and 0 < record["confidence"] <= 1
     assert record["model_examples"] == record["severity_model_examples"] == 0  # rules alone
     [event] = events(app, case.id, "classified")
     assert event.detail["reasons"] == record["reasons"]
     # A major case must be answered within 12 hours, not the general 24.
     with session_scope(app.db_url) as s:
-        due = s.execute(select(Deadline.due_at).where(
-            Deadline.case_id == case.id, Deadline.kind == "first_feedback")).scalar_one()
+        due = s.execute(
+            select(Deadline.due_at).where(
+                Deadline.case_id == case.id, Deadline.kind == "first_feedback"
+            )
+        ).scalar_one()
     assert (due - case.received_at).total_seconds() == 12 * 3600
 
 
@@ -69,9 +78,10 @@ def test_what_staff_set_survives_a_rerun(app: App, drain) -> None:
     assert len(sent(app)) == mails
 
 
-def test_staff_category_raises_severity_to_its_floor_but_never_lowers_it(
-        app: App, drain) -> None:
-    case = complain(app, drain, "会员页面的问题", "会员页面上显示的信息和我看到的不一样，麻烦核实。")
+def test_staff_category_raises_severity_to_its_floor_but_never_lowers_it(app: App, drain) -> None:
+    case = complain(
+        app, drain, "会员页面的问题", "会员页面上显示的信息和我看到的不一样，麻烦核实。"
+    )
     assert case.severity == "general"
     set_by_staff(app, case.id, category="product_quality")  # at least important (seed 004)
     actor("classify_case").send(case.id)
@@ -82,7 +92,9 @@ def test_staff_category_raises_severity_to_its_floor_but_never_lowers_it(
     drain()
     assert reload(app, case.id).severity == "important"  # errs upward
     assert [e.detail["severity"] for e in events(app, case.id, "classified")] == [
-        "general", "important"]
+        "general",
+        "important",
+    ]
 
 
 def test_a_case_that_is_gone_is_not_an_error(app: App, drain) -> None:

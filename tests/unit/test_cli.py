@@ -9,11 +9,11 @@ from typer.testing import CliRunner
 
 from models import RawMessage
 from models.db import session_scope
+from tests.actors import actor
 from workers.app import App
-from workers.ops.cli import app as cli
 from workers.intake.folder_inbox import import_folder
 from workers.intake.quarantine import quarantine_row
-from tests.actors import actor
+from workers.ops.cli import app as cli
 
 DEMO = Path(__file__).resolve().parent.parent / "fixtures" / "demo_inbox"
 runner = CliRunner()
@@ -31,8 +31,15 @@ def test_json_contracts_of_cases_case_and_mail(app: App, drain) -> None:
     drain()
     cases = run_json("cases", "list")
     assert len(cases) == 10
-    for field in ("number", "status", "complainant", "subject", "language", "created_at",
-                  "message_count"):
+    for field in (
+        "number",
+        "status",
+        "complainant",
+        "subject",
+        "language",
+        "created_at",
+        "message_count",
+    ):
         assert all(field in c for c in cases), field
     first = next(c for c in cases if c["complainant"] == "wangjianguo@qq.com")
     assert first["status"] == "received" and first["language"] == "zh-CN"

@@ -115,8 +115,9 @@ def test_retrain_reads_the_database_source_when_there_is_one(
     run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     confirmed = [("积分被清零", "transaction"), ("泄露个人信息", "privacy")]
-    source = SimpleNamespace(load_confirmed_examples=lambda: confirmed,
-                             load_confirmed_severity_examples=lambda: [])
+    source = SimpleNamespace(
+        load_confirmed_examples=lambda: confirmed, load_confirmed_severity_examples=lambda: []
+    )
     monkeypatch.setitem(sys.modules, "workers.triage.training_data", source)
     result = run("--retrain", "--json", model=tmp_path / "m.pkl")
     assert result.exit_code == 0, result.output
@@ -126,15 +127,16 @@ def test_retrain_reads_the_database_source_when_there_is_one(
 
 
 def test_retrain_skips_unknown_severities(run, tmp_path: Path) -> None:
-    rows = [{"text": "积分被清零", "category": "transaction", "severity": "urgent"},
-            {"text": "泄露个人信息", "category": "privacy"}]
+    rows = [
+        {"text": "积分被清零", "category": "transaction", "severity": "urgent"},
+        {"text": "泄露个人信息", "category": "privacy"},
+    ]
     source = tmp_path / "confirmed.jsonl"
     source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     result = run("--retrain", "--from-jsonl", str(source), "--json", model=tmp_path / "m.pkl")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["severity_examples"] == 0
     assert "skipped 1 cases of unknown severities" in result.stderr
-
 
 
 def test_an_unreadable_model_file_leaves_the_rules(run, tmp_path: Path) -> None:

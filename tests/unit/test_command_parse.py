@@ -259,7 +259,9 @@ def test_severity_level(word: str, level: str | None) -> None:
 
 def test_severity_words_name_a_level_in_english_where_it_has_no_chinese_word() -> None:
     assert severity_words(SEVERITY_WORDS) == (
-        ["general", "important", "major"], ["一般", "important", "重大"])
+        ["general", "important", "major"],
+        ["一般", "important", "重大"],
+    )
 
 
 def test_spec_of() -> None:

@@ -69,8 +69,11 @@ def test_review_request_after_the_window_is_politely_refused(app: App) -> None:
 
 def test_quoted_review_notice_is_not_a_request(app: App) -> None:
     number = _resolved(app)
-    complainant_reply(app, number, "收到，谢谢。\n\n> 如您对处理结果不满意，可在收到本结果后 5 个工作日内"
-                                   "申请复查\n")
+    complainant_reply(
+        app,
+        number,
+        "收到，谢谢。\n\n> 如您对处理结果不满意，可在收到本结果后 5 个工作日内申请复查\n",
+    )
     assert case_of(app, number=number).status == "resolved"
 
 
@@ -80,8 +83,12 @@ def test_more_words_during_a_review_go_to_staff(app: App) -> None:
     complainant_reply(app, number, "补充复查理由：商家承诺的退款至今未到账，申请复查。")
     assert case_of(app, number=number).status == "review_requested"
     assert "补充复查理由" in _last_to(app, "zhao@example.org", number)
-    assert len([m for m in mails_to(app, COMPLAINANT, number)
-                if "复查申请已收到" in str(m["Subject"])]) == 1
+    assert (
+        len(
+            [m for m in mails_to(app, COMPLAINANT, number) if "复查申请已收到" in str(m["Subject"])]
+        )
+        == 1
+    )
 
 
 def test_rating_is_recorded_without_a_reply(app: App) -> None:
@@ -148,13 +155,26 @@ def test_after_the_final_review_the_decision_is_final(app: App) -> None:
     assert "不再重新处理或复查" in _last_to(app, COMPLAINANT, number)
 
 
-@pytest.mark.parametrize(("text", "answer"), [
-    ("同意", True), ("您好：\n同意延期。", True), ("可以，没问题", True), ("OK", True),
-    ("I agree.", True), ("Yes, that is fine", True), ("No problem", True),
-    ("不同意", False), ("我不同意延期，已经等很久了", False), ("I disagree", False),
-    ("No, I do not agree.", False), ("请问为什么要延期这么久？商家到底怎么说的，能不能先给我一个答复", None),
-    ("订单号 123", None), ("可以告诉我为什么要延期吗？", None), ("OK, but why?", None),
-])
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("同意", True),
+        ("您好：\n同意延期。", True),
+        ("可以，没问题", True),
+        ("OK", True),
+        ("I agree.", True),
+        ("Yes, that is fine", True),
+        ("No problem", True),
+        ("不同意", False),
+        ("我不同意延期，已经等很久了", False),
+        ("I disagree", False),
+        ("No, I do not agree.", False),
+        ("请问为什么要延期这么久？商家到底怎么说的，能不能先给我一个答复", None),
+        ("订单号 123", None),
+        ("可以告诉我为什么要延期吗？", None),
+        ("OK, but why?", None),
+    ],
+)
 def test_consent_answer(text: str, answer: bool | None) -> None:
     assert consent_answer(text) is answer
 
@@ -172,11 +192,14 @@ def _in_review(app: App, number: str) -> str:
     return text_of(ack)
 
 
-@pytest.mark.parametrize("reply", [
-    "不满意，商家到现在都没有退款，请尽快处理。",
-    "The decision is wrong: the shop never refunded me.",
-    "商家根本没有退款，只退了一半运费，订单号 20261122-8812。",
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "不满意，商家到现在都没有退款，请尽快处理。",
+        "The decision is wrong: the shop never refunded me.",
+        "商家根本没有退款，只退了一半运费，订单号 20261122-8812。",
+    ],
+)
 def test_a_reply_to_the_result_giving_reasons_opens_the_review(app: App, reply: str) -> None:
     number = _resolved(app)
     complainant_reply(app, number, reply)
@@ -187,8 +210,15 @@ def test_a_reply_to_the_result_giving_reasons_opens_the_review(app: App, reply: 
 def test_a_fresh_mail_with_the_case_number_counts_as_an_answer_to_the_result(app: App) -> None:
     # No In-Reply-To: the subject tag ties it to the case, and the window is open.
     number = _resolved(app)
-    feed(app, build_mail(f"王先生 <{COMPLAINANT}>", app.settings.intake_address,
-                         f"关于 [{number}]", "我不认可这个处理结果，商家提供的检测报告是假的。"))
+    feed(
+        app,
+        build_mail(
+            f"王先生 <{COMPLAINANT}>",
+            app.settings.intake_address,
+            f"关于 [{number}]",
+            "我不认可这个处理结果，商家提供的检测报告是假的。",
+        ),
+    )
     _in_review(app, number)
 
 
@@ -249,14 +279,20 @@ def test_a_request_received_in_time_but_processed_after_the_scheduler_closed(app
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
         system_transition(s, app, case, Trigger.CLOSE, window_end + timedelta(seconds=30))
     # The mail arrived a minute before the window ended; the workers read it after the tick.
-    complainant_reply(app, number, "The decision is wrong: the shop never refunded me.",
-                      at=window_end - timedelta(minutes=1))
+    complainant_reply(
+        app,
+        number,
+        "The decision is wrong: the shop never refunded me.",
+        at=window_end - timedelta(minutes=1),
+    )
     _in_review(app, number)
     assert case_of(app, number=number).review_requested_at == window_end - timedelta(minutes=1)
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
-        kinds = {d.kind: d.state for d in s.execute(
-            select(Deadline).where(Deadline.case_id == case.id)).scalars()}
+        kinds = {
+            d.kind: d.state
+            for d in s.execute(select(Deadline).where(Deadline.case_id == case.id)).scalars()
+        }
     assert kinds["callback"] == "cancelled" and kinds["review_ack"] == "pending"
 
 
@@ -277,6 +313,7 @@ def test_the_complainants_rating_after_closing_is_the_call_back(app: App) -> Non
     assert case_of(app, number=number).satisfaction == 5
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
-        callback = s.execute(select(Deadline).where(
-            Deadline.case_id == case.id, Deadline.kind == "callback")).scalar_one()
+        callback = s.execute(
+            select(Deadline).where(Deadline.case_id == case.id, Deadline.kind == "callback")
+        ).scalar_one()
     assert callback.state == "met"

@@ -10,7 +10,9 @@ from workers.mail.compose import encode_body
 
 def test_short_ascii_lines_go_as_7bit() -> None:
     assert encode_body("Dear customer,\r\nyour case is open.") == (
-        "7bit", "Dear customer,\nyour case is open.\n")
+        "7bit",
+        "Dear customer,\nyour case is open.\n",
+    )
 
 
 def test_short_chinese_lines_go_as_8bit_utf8_text() -> None:

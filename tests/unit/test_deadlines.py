@@ -14,6 +14,8 @@ import pytest
 
 from config.policy_calendar import SlaPolicy
 from config.policy_staff import Group, StaffMember
+from workers.casework.transitions import TRANSITIONS, State, Step, Trigger
+from workers.clock.escalation import escalation_ladder, reminder_recipients
 from workers.clock.rules import (
     Clock,
     Do,
@@ -29,8 +31,6 @@ from workers.clock.rules import (
     reminder_times,
     resumed_due,
 )
-from workers.clock.escalation import escalation_ladder, reminder_recipients
-from workers.casework.transitions import TRANSITIONS, State, Step, Trigger
 from workers.clock.workdays import WorkCalendar
 
 CN = ZoneInfo("Asia/Shanghai")
@@ -51,38 +51,109 @@ def step(source: State, target: State, trigger: Trigger) -> Step:
 S, T = State, Trigger
 
 
-@pytest.mark.parametrize(("the_step", "meets", "opens", "pause", "resume", "cancel_all"), [
-    (step(S.RECEIVED, S.ACCEPTED, T.ACCEPT),
-     {"first_feedback", "information_wait"}, ["decision"], False, False, False),
-    (step(S.RECEIVED, S.AWAITING_INFO, T.NEED_INFO),
-     {"first_feedback"}, ["information_wait"], True, False, False),
-    (step(S.AWAITING_INFO, S.RECEIVED, T.INFO_SUPPLIED),
-     {"information_wait"}, ["first_feedback"], False, True, False),
-    (step(S.AWAITING_INFO, S.ACCEPTED, T.ACCEPT),
-     {"first_feedback", "information_wait"}, ["decision"], False, True, False),
-    # The decision opens the result notice; the result mail meets it (see below).
-    (step(S.ACCEPTED, S.RESOLVED, T.RESOLVE),
-     {"first_feedback", "decision", "one_month"}, ["result_notice", "review_window"],
-     False, False, False),
-    (step(S.RESOLVED, S.REVIEW_REQUESTED, T.REQUEST_REVIEW),
-     {"review_window"}, ["review_ack"], False, False, False),
-    (step(S.CLOSED, S.REVIEW_REQUESTED, T.REQUEST_REVIEW),
-     {"review_window"}, ["review_ack"], False, False, False),
-    (step(S.REVIEW_REQUESTED, S.UNDER_REVIEW, T.REVIEW_ACCEPT),
-     {"review_ack"}, ["review_result"], False, False, False),
-    (step(S.UNDER_REVIEW, S.REVIEW_RESOLVED, T.REVIEW_RESULT),
-     {"review_result"}, ["callback"], False, False, False),
-    # Closing a resolved case owes the call-back within callback_hours (docs/process.md#call-back).
-    (step(S.RESOLVED, S.CLOSED, T.CLOSE),
-     {"review_window"}, ["callback"], False, False, True),
-    (step(S.REVIEW_RESOLVED, S.CLOSED, T.CLOSE),
-     {"callback", "review_window"}, [], False, False, True),
-    (step(S.AWAITING_INFO, S.NOT_ACCEPTED, T.INFO_TIMEOUT),
-     {"first_feedback"}, [], False, False, True),
-    (step(S.ACCEPTED, S.WITHDRAWN, T.WITHDRAW), set(), [], False, False, True),
-])
+@pytest.mark.parametrize(
+    ("the_step", "meets", "opens", "pause", "resume", "cancel_all"),
+    [
+        (
+            step(S.RECEIVED, S.ACCEPTED, T.ACCEPT),
+            {"first_feedback", "information_wait"},
+            ["decision"],
+            False,
+            False,
+            False,
+        ),
+        (
+            step(S.RECEIVED, S.AWAITING_INFO, T.NEED_INFO),
+            {"first_feedback"},
+            ["information_wait"],
+            True,
+            False,
+            False,
+        ),
+        (
+            step(S.AWAITING_INFO, S.RECEIVED, T.INFO_SUPPLIED),
+            {"information_wait"},
+            ["first_feedback"],
+            False,
+            True,
+            False,
+        ),
+        (
+            step(S.AWAITING_INFO, S.ACCEPTED, T.ACCEPT),
+            {"first_feedback", "information_wait"},
+            ["decision"],
+            False,
+            True,
+            False,
+        ),
+        # The decision opens the result notice; the result mail meets it (see below).
+        (
+            step(S.ACCEPTED, S.RESOLVED, T.RESOLVE),
+            {"first_feedback", "decision", "one_month"},
+            ["result_notice", "review_window"],
+            False,
+            False,
+            False,
+        ),
+        (
+            step(S.RESOLVED, S.REVIEW_REQUESTED, T.REQUEST_REVIEW),
+            {"review_window"},
+            ["review_ack"],
+            False,
+            False,
+            False,
+        ),
+        (
+            step(S.CLOSED, S.REVIEW_REQUESTED, T.REQUEST_REVIEW),
+            {"review_window"},
+            ["review_ack"],
+            False,
+            False,
+            False,
+        ),
+        (
+            step(S.REVIEW_REQUESTED, S.UNDER_REVIEW, T.REVIEW_ACCEPT),
+            {"review_ack"},
+            ["review_result"],
+            False,
+            False,
+            False,
+        ),
+        (
+            step(S.UNDER_REVIEW, S.REVIEW_RESOLVED, T.REVIEW_RESULT),
+            {"review_result"},
+            ["callback"],
+            False,
+            False,
+            False,
+        ),
+        # Closing a resolved case owes the call-back within callback_hours (docs/process.md#call-back).
+        (step(S.RESOLVED, S.CLOSED, T.CLOSE), {"review_window"}, ["callback"], False, False, True),
+        (
+            step(S.REVIEW_RESOLVED, S.CLOSED, T.CLOSE),
+            {"callback", "review_window"},
+            [],
+            False,
+            False,
+            True,
+        ),
+        (
+            step(S.AWAITING_INFO, S.NOT_ACCEPTED, T.INFO_TIMEOUT),
+            {"first_feedback"},
+            [],
+            False,
+            False,
+            True,
+        ),
+        (step(S.ACCEPTED, S.WITHDRAWN, T.WITHDRAW), set(), [], False, False, True),
+    ],
+)
 def test_each_transition_opens_meets_pauses_and_resumes(
-    the_step: Step, meets: set[str], opens: list[str], pause: bool, resume: bool,
+    the_step: Step,
+    meets: set[str],
+    opens: list[str],
+    pause: bool,
+    resume: bool,
     cancel_all: bool,
 ) -> None:
     effects = effects_of(the_step)
@@ -133,18 +204,22 @@ def test_one_month_rule_counts_calendar_days() -> None:
 
 FEEDBACK = Clock(Kind.FIRST_FEEDBACK, "pending", at(2026, 10, 12, 9), at(2026, 10, 13, 9))
 # Accepted Mon 12 Oct 10:00; 7 working days: 13, 14, 15, 16, 19, 20, 21 → Wed 21 Oct 23:59:59.
-DECISION = Clock(Kind.DECISION, "pending", at(2026, 10, 12, 10),
-                 at(2026, 10, 21, 23, 59, 59))
+DECISION = Clock(Kind.DECISION, "pending", at(2026, 10, 12, 10), at(2026, 10, 21, 23, 59, 59))
 
 
 def test_reminders_fall_at_half_and_four_fifths_of_the_time() -> None:
     assert reminder_times(FEEDBACK, SLA.reminder_fractions, CAL) == [
-        at(2026, 10, 12, 21, 0), at(2026, 10, 13, 4, 12)]
+        at(2026, 10, 12, 21, 0),
+        at(2026, 10, 13, 4, 12),
+    ]
     # 9 days 13:59:59 in all: half is 4 days 18:59:59.5, four fifths 7 days 15:59:59.2.
     assert reminder_times(DECISION, SLA.reminder_fractions, CAL) == [
-        at(2026, 10, 17, 4, 59, 59, 500000), at(2026, 10, 20, 1, 59, 59, 200000)]
-    assert next_action_time(DECISION, SLA.reminder_fractions, CAL) == at(2026, 10, 17, 4, 59, 59,
-                                                                          500000)
+        at(2026, 10, 17, 4, 59, 59, 500000),
+        at(2026, 10, 20, 1, 59, 59, 200000),
+    ]
+    assert next_action_time(DECISION, SLA.reminder_fractions, CAL) == at(
+        2026, 10, 17, 4, 59, 59, 500000
+    )
 
 
 def test_decide_walks_reminders_then_the_escalation_tiers() -> None:
@@ -177,17 +252,30 @@ def test_a_late_scheduler_sends_only_the_latest_reminder() -> None:
 
 
 def test_a_short_ladder_ends_early() -> None:
-    missed = Clock(Kind.DECISION, "missed", DECISION.started_at, DECISION.due_at,
-                   reminders_sent=2, escalation_tier=1)
+    missed = Clock(
+        Kind.DECISION,
+        "missed",
+        DECISION.started_at,
+        DECISION.due_at,
+        reminders_sent=2,
+        escalation_tier=1,
+    )
     last = decide(missed, at(2026, 10, 23), SLA, CAL, tiers=2)
     assert (last.do, last.number, last.next_action_at) == (Do.ESCALATE, 2, None)
-    nobody = decide(Clock(Kind.DECISION, "pending", DECISION.started_at, DECISION.due_at, 2),
-                    at(2026, 10, 22), SLA, CAL, tiers=0)
+    nobody = decide(
+        Clock(Kind.DECISION, "pending", DECISION.started_at, DECISION.due_at, 2),
+        at(2026, 10, 22),
+        SLA,
+        CAL,
+        tiers=0,
+    )
     assert (nobody.do, nobody.missed, nobody.next_action_at) == (Do.NOTHING, True, None)
 
 
-@pytest.mark.parametrize(("kind", "missed"), [
-    (Kind.ONE_MONTH, True), (Kind.INFORMATION_WAIT, True), (Kind.REVIEW_WINDOW, False)])
+@pytest.mark.parametrize(
+    ("kind", "missed"),
+    [(Kind.ONE_MONTH, True), (Kind.INFORMATION_WAIT, True), (Kind.REVIEW_WINDOW, False)],
+)
 def test_windows_expire_at_their_end_without_reminders(kind: Kind, missed: bool) -> None:
     clock = Clock(kind, "pending", at(2026, 10, 12, 9), at(2026, 10, 19, 23, 59, 59))
     before = decide(clock, at(2026, 10, 16, 9), SLA, CAL, tiers=3)
@@ -210,8 +298,9 @@ def test_pause_and_resume_keep_the_remaining_working_days() -> None:
     left = remaining_at(Unit.WORKING_DAYS, DECISION.due_at, at(2026, 10, 15, 15), CAL)
     assert left == Remaining(4, None)
     # Resumed Mon 26 Oct: 27, 28, 29, 30 → Fri 30 Oct.
-    assert resumed_due(Unit.WORKING_DAYS, left, at(2026, 10, 26, 9), CAL) == at(2026, 10, 30, 23,
-                                                                                 59, 59)
+    assert resumed_due(Unit.WORKING_DAYS, left, at(2026, 10, 26, 9), CAL) == at(
+        2026, 10, 30, 23, 59, 59
+    )
 
 
 def test_a_pause_over_national_day_keeps_the_working_days_too() -> None:
@@ -219,8 +308,9 @@ def test_a_pause_over_national_day_keeps_the_working_days_too() -> None:
     # 6 Oct (a holiday), that day is Thu 8 Oct: 7 Oct is off too.
     left = remaining_at(Unit.WORKING_DAYS, at(2026, 9, 29, 23, 59, 59), at(2026, 9, 28, 11), CAL)
     assert left == Remaining(1, None)
-    assert resumed_due(Unit.WORKING_DAYS, left, at(2026, 10, 6, 10), CAL) == at(2026, 10, 8, 23,
-                                                                                59, 59)
+    assert resumed_due(Unit.WORKING_DAYS, left, at(2026, 10, 6, 10), CAL) == at(
+        2026, 10, 8, 23, 59, 59
+    )
 
 
 def test_pause_and_resume_keep_the_remaining_clock_time_of_hour_and_day_limits() -> None:
@@ -242,16 +332,17 @@ def test_an_extension_moves_the_decision_across_national_day() -> None:
 
 STAFF = [
     StaffMember(id="li", name="李专员", email="li@example.org", groups=["intake"]),
-    StaffMember(id="wu", name="吴专员", email="wu@example.org", groups=["intake"],
-                on_duty=False),
+    StaffMember(id="wu", name="吴专员", email="wu@example.org", groups=["intake"], on_duty=False),
     StaffMember(id="sun", name="孙工", email="sun@example.org", groups=["tech"]),
     StaffMember(id="zhao", name="赵主管", email="zhao@example.org", groups=["intake"]),
     StaffMember(id="qian", name="钱经理", email="qian@example.org", groups=["intake"]),
     StaffMember(id="boss", name="王总", email="boss@example.org", groups=["leadership"]),
 ]
-GROUPS = [Group(id="intake", name="客服部", supervisors=["zhao", "qian"]),
-          Group(id="tech", name="技术支持部", supervisors=["zhao"]),
-          Group(id="leadership", name="领导小组")]
+GROUPS = [
+    Group(id="intake", name="客服部", supervisors=["zhao", "qian"]),
+    Group(id="tech", name="技术支持部", supervisors=["zhao"]),
+    Group(id="leadership", name="领导小组"),
+]
 
 
 def ids(people: list[StaffMember]) -> list[str]:
@@ -267,16 +358,22 @@ def test_reminders_go_to_the_assignee_else_the_groups_on_duty_members() -> None:
 
 def test_the_ladder_is_the_groups_supervisors_then_leadership() -> None:
     assert [ids(r) for r in escalation_ladder(STAFF, GROUPS, None, None)] == [
-        ["zhao"], ["qian"], ["boss"]]
+        ["zhao"],
+        ["qian"],
+        ["boss"],
+    ]
     # One supervisor only: tier 2 is the next rung, leadership.
-    assert [ids(r) for r in escalation_ladder(STAFF, GROUPS, "tech", "sun")] == [
-        ["zhao"], ["boss"]]
+    assert [ids(r) for r in escalation_ladder(STAFF, GROUPS, "tech", "sun")] == [["zhao"], ["boss"]]
 
 
 def test_reminder_times_move_with_a_resumed_clock() -> None:
     # A resume shifts the period's start by the pause: from Thu 15 Oct 10:00 to Mon 26 Oct
     # 23:59:59 is 11 days 13:59:59, half of it 5 days 18:59:59.5.
-    moved = Clock(Kind.DECISION, "pending", DECISION.started_at + timedelta(days=3),
-                  at(2026, 10, 26, 23, 59, 59))
+    moved = Clock(
+        Kind.DECISION,
+        "pending",
+        DECISION.started_at + timedelta(days=3),
+        at(2026, 10, 26, 23, 59, 59),
+    )
     half, _ = reminder_times(moved, SLA.reminder_fractions, CAL)
     assert half == at(2026, 10, 21, 4, 59, 59, 500000)

@@ -8,9 +8,9 @@ from models import MailboxCursor, RawMessage
 from models.db import session_scope
 from models.types import utcnow
 from workers.app import App
-from workers.ops.health import as_json, measure
 from workers.intake.quarantine import quarantine_row
 from workers.intake.raw_store import store_raw
+from workers.ops.health import as_json, measure
 
 
 def _checks(app: App, **kw: object) -> dict:
@@ -43,6 +43,8 @@ def test_old_unprocessed_mail_and_quarantine_are_reported(app: App) -> None:
     assert not report["ok"]
     age = report["checks"]["oldest_unprocessed_mail_age"]
     assert not age["ok"] and 1790 < age["value"] < 1900
-    assert report["checks"]["quarantined"]["value"] == 1 and not report["checks"]["quarantined"]["ok"]
+    assert (
+        report["checks"]["quarantined"]["value"] == 1 and not report["checks"]["quarantined"]["ok"]
+    )
     with session_scope(app.db_url) as s:
         assert s.get(RawMessage, bad.id).status == "quarantined"

@@ -116,8 +116,10 @@ DISPUTES = [
     ("2\n商家态度很差，换货到现在也没寄出", "2 商家态度很差,换货到现在也没寄出"),
     # Substantive text: the complainant states what is still wrong.
     ("收到的商品还是坏的，屏幕依旧有坏点", "收到的商品还是坏的,屏幕依旧有坏点"),
-    ("Thanks, but the charger is still missing from the box.",
-     "thanks, but the charger is still missing from the box."),
+    (
+        "Thanks, but the charger is still missing from the box.",
+        "thanks, but the charger is still missing from the box.",
+    ),
 ]
 
 

@@ -20,9 +20,17 @@ from workers.outbound.render import is_english
 from workers.outbound.staff_letters import case_summary, staff_request
 
 
-@pytest.mark.parametrize(("language", "english"), [
-    ("en", True), ("en-GB", True), ("EN", True), ("zh-CN", False), ("zh-TW", False), ("zh", False),
-])
+@pytest.mark.parametrize(
+    ("language", "english"),
+    [
+        ("en", True),
+        ("en-GB", True),
+        ("EN", True),
+        ("zh-CN", False),
+        ("zh-TW", False),
+        ("zh", False),
+    ],
+)
 def test_is_english(language: str, english: bool) -> None:
     assert is_english(language) is english
 
@@ -39,10 +47,17 @@ def test_stage_label_reads_the_template_language(app: App) -> None:
     assert stage_label(app, case, "en") == "resolved"
 
 
-@pytest.mark.parametrize(("code", "language", "label"), [
-    ("major", "zh-CN", "重大"), ("major", "en", "major"), ("important", "zh-CN", "重要"),
-    ("general", "en", "general"), ("huge", "en", "huge"), (None, "zh-CN", None),
-])
+@pytest.mark.parametrize(
+    ("code", "language", "label"),
+    [
+        ("major", "zh-CN", "重大"),
+        ("major", "en", "major"),
+        ("important", "zh-CN", "重要"),
+        ("general", "en", "general"),
+        ("huge", "en", "huge"),
+        (None, "zh-CN", None),
+    ],
+)
 def test_severity_label(code: str | None, language: str, label: str | None) -> None:
     assert severity_label(code, language) == label
 
@@ -63,9 +78,16 @@ def test_organisation(app: App) -> None:
 def test_case_summary_names_the_group_and_the_member(app: App) -> None:
     member = app.policy.staff[0]
     group = next(g for g in app.policy.groups if g.id == member.groups[0])
-    case = Case(number="TS-2026-000002", status="accepted", category="privacy",
-                severity="major", assigned_group=group.id, assignee=member.id,
-                merged_into=None, malicious=False)
+    case = Case(
+        number="TS-2026-000002",
+        status="accepted",
+        category="privacy",
+        severity="major",
+        assigned_group=group.id,
+        assignee=member.id,
+        merged_into=None,
+        malicious=False,
+    )
     due = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     summary = case_summary(app, case, due, "en")
     assert summary["category"] == category_label(app, "privacy", "en")
@@ -87,8 +109,15 @@ def test_unset_fields_stay_unset_in_the_summary(app: App) -> None:
 
 def test_a_staff_request_is_auto_generated_and_signed_for_the_member(app: App) -> None:
     member = app.policy.staff[0]
-    request = staff_request("staff_transcript", "occasion", member, "zh-CN", {"x": 1},
-                            in_reply_to="a@b", references=["a@b"])
+    request = staff_request(
+        "staff_transcript",
+        "occasion",
+        member,
+        "zh-CN",
+        {"x": 1},
+        in_reply_to="a@b",
+        references=["a@b"],
+    )
     assert request.auto_submitted == "auto-generated"
     assert (request.staff_id, request.role, request.to_addr) == (member.id, "staff", member.email)
     assert (request.in_reply_to, request.references, request.context) == ("a@b", ["a@b"], {"x": 1})

@@ -14,25 +14,34 @@ from models.db import session_scope
 from models.types import utcnow
 from tests.unit.casemail import open_complaint
 from workers.app import App
-from workers.clock.deadlines import on_complainant_notified
 from workers.casework.lifecycle import apply_trigger, system_transition
 from workers.casework.transitions import Actor, State, TransitionRefused, Trigger
+from workers.clock.deadlines import on_complainant_notified
 
 
 def _apply(app: App, number: str, trigger: Trigger, actor: Actor = Actor.STAFF, **kw):
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
-        return apply_trigger(s, app, case, trigger, actor, by=kw.pop("by", "zhao"),
-                             at=kw.pop("at", utcnow()), **kw)
+        return apply_trigger(
+            s, app, case, trigger, actor, by=kw.pop("by", "zhao"), at=kw.pop("at", utcnow()), **kw
+        )
 
 
 def _case(app: App, number: str) -> tuple[Case, list[Event], list[Deadline]]:
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
-        events = list(s.execute(select(Event).where(
-            Event.case_id == case.id, Event.kind == "status_changed").order_by(Event.id)).scalars())
-        rows = list(s.execute(select(Deadline).where(Deadline.case_id == case.id)
-                              .order_by(Deadline.id)).scalars())
+        events = list(
+            s.execute(
+                select(Event)
+                .where(Event.case_id == case.id, Event.kind == "status_changed")
+                .order_by(Event.id)
+            ).scalars()
+        )
+        rows = list(
+            s.execute(
+                select(Deadline).where(Deadline.case_id == case.id).order_by(Deadline.id)
+            ).scalars()
+        )
         return case, events, rows
 
 
@@ -41,11 +50,15 @@ def test_resolve_from_received_records_both_steps_with_who_when_why(app: App) ->
     at = utcnow()
     steps = _apply(app, number, Trigger.RESOLVE, at=at, reason="refund agreed")
     assert [(s.source, s.target) for s in steps] == [
-        (State.RECEIVED, State.ACCEPTED), (State.ACCEPTED, State.RESOLVED)]
+        (State.RECEIVED, State.ACCEPTED),
+        (State.ACCEPTED, State.RESOLVED),
+    ]
     case, events, deadlines = _case(app, number)
     assert case.status == "resolved" and case.result_sent_at == at and case.closed_at is None
     assert [(e.from_status, e.to_status, e.actor, e.detail["trigger"]) for e in events] == [
-        ("received", "accepted", "zhao", "accept"), ("accepted", "resolved", "zhao", "resolve")]
+        ("received", "accepted", "zhao", "accept"),
+        ("accepted", "resolved", "zhao", "resolve"),
+    ]
     assert all(e.at == at and e.detail["reason"] == "refund agreed" for e in events)
     # The clock heard of it: the decision deadline was opened and met, the review window runs.
     kinds = {d.kind: d.state for d in deadlines}
@@ -84,8 +97,14 @@ def test_review_result_is_final_even_after_closing(app: App) -> None:
     number = open_complaint(app)
     first = utcnow()
     _apply(app, number, Trigger.RESOLVE, at=first)
-    _apply(app, number, Trigger.REQUEST_REVIEW, Actor.COMPLAINANT, by="wang@example.net",
-           at=first + timedelta(days=1))
+    _apply(
+        app,
+        number,
+        Trigger.REQUEST_REVIEW,
+        Actor.COMPLAINANT,
+        by="wang@example.net",
+        at=first + timedelta(days=1),
+    )
     _apply(app, number, Trigger.REVIEW_ACCEPT, at=first + timedelta(days=2))
     _apply(app, number, Trigger.REVIEW_RESULT, at=first + timedelta(days=3))
     _apply(app, number, Trigger.CLOSE, at=first + timedelta(days=4))
@@ -135,13 +154,23 @@ def test_a_timely_review_request_reopens_a_closed_case_into_review(app: App) -> 
     _apply(app, number, Trigger.RESOLVE, at=first)
     _apply(app, number, Trigger.CLOSE, at=first + timedelta(hours=1))
     assert _case(app, number)[0].closed_at == first + timedelta(hours=1)
-    _apply(app, number, Trigger.REQUEST_REVIEW, Actor.COMPLAINANT, by="wang@example.net",
-           at=first + timedelta(hours=2), reason="不同意")
+    _apply(
+        app,
+        number,
+        Trigger.REQUEST_REVIEW,
+        Actor.COMPLAINANT,
+        by="wang@example.net",
+        at=first + timedelta(hours=2),
+        reason="不同意",
+    )
     case, events, deadlines = _case(app, number)
     assert case.status == "review_requested" and case.closed_at is None
     assert case.review_requested_at == first + timedelta(hours=2)
     assert (events[-1].from_status, events[-1].to_status, events[-1].actor) == (
-        "closed", "review_requested", "wang@example.net")
+        "closed",
+        "review_requested",
+        "wang@example.net",
+    )
     kinds = {d.kind: d.state for d in deadlines}
     # The call-back that closing owed waits for the review's own; the review is acknowledged.
     assert kinds["callback"] == "cancelled" and kinds["review_ack"] == "pending"

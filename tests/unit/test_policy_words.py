@@ -53,26 +53,36 @@ def test_without_the_category_in_the_policy_file_it_is_refused() -> None:
 def test_severity_words_come_from_the_policy_file(tmp_path: Path) -> None:
     words = '\n[severity.words_zh]\ngeneral = ["一般"]\nimportant = ["重要"]\nmajor = ["重大", "特大"]\n'
     shipped = SHIPPED.read_text(encoding="utf-8").replace(
-        'words_zh = { general = ["一般"], important = ["重要"], major = ["重大"] }\n', "")
+        'words_zh = { general = ["一般"], important = ["重要"], major = ["重大"] }\n', ""
+    )
     path = tmp_path / "policy.toml"
-    path.write_text(shipped.replace("\n[classifier]\n", words + "\n[classifier]\n"),
-                    encoding="utf-8")
+    path.write_text(
+        shipped.replace("\n[classifier]\n", words + "\n[classifier]\n"), encoding="utf-8"
+    )
     vocabulary = vocabulary_of(load_policy(path))
     assert parse_command_line("#级别 特大", vocabulary).args == ("major",)
     assert parse_command_line("#級別 重大", vocabulary).args == ("major",)
-    assert "#级别 一般|重要|重大 (#severity) - 更改级别：一般|重要|重大" in help_text("zh-CN", vocabulary)
+    assert "#级别 一般|重要|重大 (#severity) - 更改级别：一般|重要|重大" in help_text(
+        "zh-CN", vocabulary
+    )
 
 
 def test_a_policy_file_without_the_new_keys_keeps_todays_words(tmp_path: Path) -> None:
     path = tmp_path / "policy.toml"
-    path.write_text('[[categories]]\ncode = "misconduct"\nname_zh = "不当行为（骚扰、欺诈）"\n'
-                    'name_en = "Misconduct"\n', encoding="utf-8")
+    path.write_text(
+        '[[categories]]\ncode = "misconduct"\nname_zh = "不当行为（骚扰、欺诈）"\n'
+        'name_en = "Misconduct"\n',
+        encoding="utf-8",
+    )
     policy = load_policy(path)
     assert policy.limits.max_attachments == 500
     vocabulary = vocabulary_of(policy)
     assert vocabulary.categories == {"misconduct": ("不当行为",)}
-    assert vocabulary.severities == {"general": ("一般",), "important": ("重要",),
-                                     "major": ("重大",)}
+    assert vocabulary.severities == {
+        "general": ("一般",),
+        "important": ("重要",),
+        "major": ("重大",),
+    }
     assert vocabulary.assignees is None
     mail = parse_command_mail("#分类 不当行为\n#级别 重要", vocabulary)
     assert [c.args for c in mail.commands] == [("misconduct",), ("important",)]

@@ -17,59 +17,64 @@ import pytest
 from models import Case, Deadline
 from models.db import session_scope
 from models.types import utcnow
-from workers.clock import letters as clock_mail
 from workers.app import App
-from workers.outbound.outbox import queue_reply
+from workers.clock import letters as clock_mail
 from workers.mail.redact import WITHHELD_EN, WITHHELD_ZH, redact, staff_view
+from workers.outbound.outbox import queue_reply
 from workers.triage.route import pseudonymise
 
 LABEL = "投诉人QX"
-ZHANG = {"name": "张三", "email": "zhangsan1990@163.com", "label": LABEL,
-         "withheld": WITHHELD_ZH}
+ZHANG = {"name": "张三", "email": "zhangsan1990@163.com", "label": LABEL, "withheld": WITHHELD_ZH}
 
 
 def masked(text: str, **who: str) -> str:
     return redact(text, **{**ZHANG, **who})
 
 
-@pytest.mark.parametrize(("text", "seen"), [
-    # The audit's subjects.
-    ("张三 13812345678 宽带断网", f"{LABEL} [已隐去] 宽带断网"),
-    ("宽带断网（zhangsan1990@163.com）", f"宽带断网（{LABEL}）"),
-    # The name: whole, with a title, spaced, traditional; a street named like it is not a name.
-    ("我是张三先生，家住建国路", f"我是{LABEL}先生，家住建国路"),
-    ("张 三", LABEL),
-    ("張三", LABEL),
-    # The address in any form: case, full width, spelled out, mailto, the login alone.
-    ("ZhangSan1990@163.COM", LABEL),
-    ("ｚｈａｎｇｓａｎ１９９０＠１６３．ｃｏｍ", LABEL),
-    ("zhangsan1990 at 163 dot com", LABEL),
-    ("zhangsan1990(at)163.com", LABEL),
-    ("mailto:zhangsan1990@163.com", f"mailto:{LABEL}"),
-    ("微信：zhangsan1990", f"微信：{LABEL}"),
-    # Someone else's address, and the complainant's other ones, are contact data too.
-    ("抄送 lisi@example.com 和 zs_backup@qq.com", "抄送 [已隐去] 和 [已隐去]"),
-    # Mobiles: +86, 0086, (+86), dashes, spaces, full width.
-    ("电话+86 138 1234 5678。", "电话[已隐去]。"),
-    ("0086-13912345678", "[已隐去]"),
-    ("(+86)139-1234-5678", "[已隐去]"),
-    ("手机１３８１２３４５６７８", "手机[已隐去]"),
-    # Landlines.
-    ("座机 010-12345678，(0755)88886666，0571 8888 6666", "座机 [已隐去]，[已隐去]，[已隐去]"),
-    # Identity card numbers, with X, lower-case x, in 6-8-4 groups.
-    ("身份证号11010519491231002X", "身份证号[已隐去]"),
-    ("身份证 110105 19491231 002x 已被泄露", "身份证 [已隐去] 已被泄露"),
-])
+@pytest.mark.parametrize(
+    ("text", "seen"),
+    [
+        # The audit's subjects.
+        ("张三 13812345678 宽带断网", f"{LABEL} [已隐去] 宽带断网"),
+        ("宽带断网（zhangsan1990@163.com）", f"宽带断网（{LABEL}）"),
+        # The name: whole, with a title, spaced, traditional; a street named like it is not a name.
+        ("我是张三先生，家住建国路", f"我是{LABEL}先生，家住建国路"),
+        ("张 三", LABEL),
+        ("張三", LABEL),
+        # The address in any form: case, full width, spelled out, mailto, the login alone.
+        ("ZhangSan1990@163.COM", LABEL),
+        ("ｚｈａｎｇｓａｎ１９９０＠１６３．ｃｏｍ", LABEL),
+        ("zhangsan1990 at 163 dot com", LABEL),
+        ("zhangsan1990(at)163.com", LABEL),
+        ("mailto:zhangsan1990@163.com", f"mailto:{LABEL}"),
+        ("微信：zhangsan1990", f"微信：{LABEL}"),
+        # Someone else's address, and the complainant's other ones, are contact data too.
+        ("抄送 lisi@example.com 和 zs_backup@qq.com", "抄送 [已隐去] 和 [已隐去]"),
+        # Mobiles: +86, 0086, (+86), dashes, spaces, full width.
+        ("电话+86 138 1234 5678。", "电话[已隐去]。"),
+        ("0086-13912345678", "[已隐去]"),
+        ("(+86)139-1234-5678", "[已隐去]"),
+        ("手机１３８１２３４５６７８", "手机[已隐去]"),
+        # Landlines.
+        ("座机 010-12345678，(0755)88886666，0571 8888 6666", "座机 [已隐去]，[已隐去]，[已隐去]"),
+        # Identity card numbers, with X, lower-case x, in 6-8-4 groups.
+        ("身份证号11010519491231002X", "身份证号[已隐去]"),
+        ("身份证 110105 19491231 002x 已被泄露", "身份证 [已隐去] 已被泄露"),
+    ],
+)
 def test_what_staff_outside_intake_read(text: str, seen: str) -> None:
     assert masked(text) == seen
 
 
-@pytest.mark.parametrize("text", [
-    "订单号 202403151234567890，损失 5000 元，2024-03-15 10:30 下单",
-    "客服热线 400-820-8820，工号 10086",
-    "案件 TS-2026-000123 由吴律师承办",
-    "第3次投诉，孩子12岁",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "订单号 202403151234567890，损失 5000 元，2024-03-15 10:30 下单",
+        "客服热线 400-820-8820，工号 10086",
+        "案件 TS-2026-000123 由吴律师承办",
+        "第3次投诉，孩子12岁",
+    ],
+)
 def test_what_is_not_identity_is_left_alone(text: str) -> None:
     assert masked(text) == text
 
@@ -78,7 +83,8 @@ def test_a_latin_name_in_any_order_and_its_pieces() -> None:
     who = {"name": "Zhang Wei", "email": "zw@example.net", "withheld": WITHHELD_EN}
     text = "Regards, Zhang Wei (WEI, Zhang). Call Zhang. Email zw@example.net or a Weissbier."
     assert masked(text, **who) == (
-        f"Regards, {LABEL} ({LABEL}). Call {LABEL}. Email {LABEL} or a Weissbier.")
+        f"Regards, {LABEL} ({LABEL}). Call {LABEL}. Email {LABEL} or a Weissbier."
+    )
 
 
 def test_without_a_display_name_only_the_address_and_contacts_go() -> None:
@@ -87,15 +93,20 @@ def test_without_a_display_name_only_the_address_and_contacts_go() -> None:
 
 
 def test_who_sees_the_complainant(app: App) -> None:
-    case = Case(number="TS-2026-000777", subject="张三 13812345678 宽带断网",
-                complainant_email="zhangsan1990@163.com", complainant_name="张三")
+    case = Case(
+        number="TS-2026-000777",
+        subject="张三 13812345678 宽带断网",
+        complainant_email="zhangsan1990@163.com",
+        complainant_name="张三",
+    )
     staff = {m.id: m for m in app.policy.staff}
     pseudonym = pseudonymise("zhangsan1990@163.com", case.number)
     outside = staff_view(app, case, staff["zhou"], "zh-CN")  # handling group only
     assert outside.complainant == pseudonym
     assert outside(case.subject) == f"{pseudonym} [已隐去] 宽带断网"
     assert staff_view(app, case, staff["qian"], "en")(case.subject) == (  # leadership only
-        f"{pseudonym} [withheld] 宽带断网")
+        f"{pseudonym} [withheld] 宽带断网"
+    )
     intake = staff_view(app, case, staff["li"], "zh-CN")  # intake and handling
     assert intake.complainant == "张三 <zhangsan1990@163.com>"
     assert intake(case.subject) == case.subject
@@ -110,30 +121,51 @@ def clock_mails(app: App, build, number: str = "TS-2026-000321") -> dict[str, Em
     """Queue what `build(case, deadline, staff)` asks for on a real case; each recipient's mail."""
     now = utcnow()
     with session_scope(app.db_url) as s:
-        case = Case(number=number, subject=SUBJECT, status="accepted",
-                    complainant_email="zhangsan1990@163.com", complainant_name="张三",
-                    assigned_group="handling", assignee="zhou", received_at=now - timedelta(days=3))
+        case = Case(
+            number=number,
+            subject=SUBJECT,
+            status="accepted",
+            complainant_email="zhangsan1990@163.com",
+            complainant_name="张三",
+            assigned_group="handling",
+            assignee="zhou",
+            received_at=now - timedelta(days=3),
+        )
         s.add(case)
         s.flush()
-        row = Deadline(case_id=case.id, kind="decision", started_at=now - timedelta(days=3),
-                       due_at=now - timedelta(hours=5))
+        row = Deadline(
+            case_id=case.id,
+            kind="decision",
+            started_at=now - timedelta(days=3),
+            due_at=now - timedelta(hours=5),
+        )
         s.add(row)
         s.flush()
         staff = {m.id: m for m in app.policy.staff}
         rows = [queue_reply(s, app, case, r) for r in build(case, row, staff)]
-        return {r.to_addr: message_from_bytes(r.raw, policy=policy.default)
-                for r in rows if r is not None}
+        return {
+            r.to_addr: message_from_bytes(r.raw, policy=policy.default)
+            for r in rows
+            if r is not None
+        }
 
 
 def read(mail: EmailMessage) -> str:
-    return mail["Subject"] + "\n" + mail.get_body(("plain",)).get_content() + (
-        mail.get_body(("html",)).get_content())
+    return (
+        mail["Subject"]
+        + "\n"
+        + mail.get_body(("plain",)).get_content()
+        + (mail.get_body(("html",)).get_content())
+    )
 
 
-def test_reminders_hide_the_complainant_from_the_handling_group_not_from_intake(
-        app: App) -> None:
-    mails = clock_mails(app, lambda case, row, staff: clock_mail.reminder_requests(
-        app, case, row, 1, utcnow(), [staff["zhou"], staff["li"]]))
+def test_reminders_hide_the_complainant_from_the_handling_group_not_from_intake(app: App) -> None:
+    mails = clock_mails(
+        app,
+        lambda case, row, staff: clock_mail.reminder_requests(
+            app, case, row, 1, utcnow(), [staff["zhou"], staff["li"]]
+        ),
+    )
     pseudonym = pseudonymise("zhangsan1990@163.com", "TS-2026-000321")
     zhou = read(mails["zhou@example.org"])
     assert f"案件 TS-2026-000321「{pseudonym} [已隐去] 宽带连续三天断网」" in zhou
@@ -142,16 +174,26 @@ def test_reminders_hide_the_complainant_from_the_handling_group_not_from_intake(
 
 
 def test_escalations_and_the_one_month_notice_hide_the_complainant_from_leadership(
-        app: App) -> None:
+    app: App,
+) -> None:
     pseudonym = pseudonymise("zhangsan1990@163.com", "TS-2026-000321")
-    escalated = clock_mails(app, lambda case, row, staff: clock_mail.escalation_requests(
-        app, case, row, 2, utcnow(), [[staff["zhao"]], [staff["qian"]]], None))
+    escalated = clock_mails(
+        app,
+        lambda case, row, staff: clock_mail.escalation_requests(
+            app, case, row, 2, utcnow(), [[staff["zhao"]], [staff["qian"]]], None
+        ),
+    )
     [qian] = escalated.values()
     assert f"「{pseudonym} [已隐去] 宽带连续三天断网」的时限" in read(qian)
     assert "13812345678" not in qian.as_string() and "张三" not in read(qian)
 
-    told = clock_mails(app, lambda case, row, staff: clock_mail.one_month_requests(
-        app, case, row, [staff["zhao"], staff["qian"]]), "TS-2026-000322")
+    told = clock_mails(
+        app,
+        lambda case, row, staff: clock_mail.one_month_requests(
+            app, case, row, [staff["zhao"], staff["qian"]]
+        ),
+        "TS-2026-000322",
+    )
     pseudonym = pseudonymise("zhangsan1990@163.com", "TS-2026-000322")
     assert f"「{pseudonym} [已隐去] 宽带连续三天断网」" in read(told["qian@example.org"])
     assert "张三" not in read(told["qian@example.org"])

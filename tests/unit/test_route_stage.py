@@ -16,6 +16,7 @@ from sqlalchemy import select
 from models import Case
 from models.db import session_scope
 from models.types import utcnow
+from tests.actors import actor
 from tests.unit.casemail import build_mail, feed, mails_to
 from tests.unit.triage import (
     PRIVACY_BODY,
@@ -31,11 +32,10 @@ from tests.unit.triage import (
 from workers import wiring
 from workers.app import App
 from workers.intake.ingest import ingest
-from workers.triage.route import pseudonymise
-from workers.triage.route_case import unrouted_case_ids
 from workers.intake.raw_store import store_raw
 from workers.mail.tokens import read_reply_address
-from tests.actors import actor
+from workers.triage.route import pseudonymise
+from workers.triage.route_case import unrouted_case_ids
 
 
 @pytest.fixture(autouse=True)
@@ -72,8 +72,9 @@ def test_major_privacy_complaint_goes_to_legal_and_leadership_once(app: App, dra
     assert recipient(notice) == "wu@example.org"
     assert notice["Subject"] == f"[{case.number}] 新投诉分派给您：个人信息泄露，已有媒体联系我"
     assert notice["Auto-Submitted"] == "auto-generated"
-    token = read_reply_address(notice["Reply-To"].addresses[0].addr_spec,
-                               app.settings.intake_address, app.secret)
+    token = read_reply_address(
+        notice["Reply-To"].addresses[0].addr_spec, app.settings.intake_address, app.secret
+    )
     assert token is not None and (token.case_number, token.staff_id) == (case.number, "wu")
     text = text_of(notice)
     assert "category privacy: " in text and "泄露" in text and "个人信息" in text
@@ -87,8 +88,10 @@ def test_major_privacy_complaint_goes_to_legal_and_leadership_once(app: App, dra
     leaders = sent(app, "leadership_notice")
     assert sorted(recipient(m) for m in leaders) == ["qian@example.org", "zhao@example.org"]
     assert "重大投诉" in text_of(leaders[0]) and "severity major" in text_of(leaders[0])
-    assert all(m["Reply-To"].addresses[0].addr_spec.startswith(f"complaints+{case.number}.")
-               for m in leaders)
+    assert all(
+        m["Reply-To"].addresses[0].addr_spec.startswith(f"complaints+{case.number}.")
+        for m in leaders
+    )
 
     # The actors run again (a broker redelivery, the sweeper): nothing new, nobody mailed twice.
     actor("classify_case").send(case.id)
@@ -104,7 +107,8 @@ def test_major_privacy_complaint_goes_to_legal_and_leadership_once(app: App, dra
 def test_legal_sees_a_pseudonym_never_the_complainant(app: App, drain) -> None:
     complain(app, drain, "个人信息泄露，已有媒体联系我", PRIVACY_BODY)
     outside_intake = sent(app, "staff_notification", "wu@example.org") + sent(
-        app, "leadership_notice", "qian@example.org")
+        app, "leadership_notice", "qian@example.org"
+    )
     assert len(outside_intake) == 2
     for mail in outside_intake:
         whole = mail.as_string() + text_of(mail) + mail.get_body(("html",)).get_content()
@@ -121,7 +125,7 @@ LEAKY_SUBJECT = "王建国 13800138000 个人信息泄露，已有媒体联系�
 
 def whole(mail) -> str:
     """Everything the recipient's client can show: headers, text and HTML."""
-    return (mail.as_string() + text_of(mail) + mail.get_body(("html",)).get_content())
+    return mail.as_string() + text_of(mail) + mail.get_body(("html",)).get_content()
 
 
 def test_outside_intake_the_subject_is_redacted_too(app: App, drain) -> None:
@@ -154,25 +158,39 @@ def test_intake_sees_the_subject_and_the_complainant_as_written(app: App, drain)
 def complainant_writes_again(app: App, number: str, body: str) -> None:
     """The complainant answers their acknowledgement (its Reply-To, threaded on it)."""
     [ack] = sent(app, to="wangjianguo@qq.com")
-    feed(app, build_mail("王建国 <wangjianguo@qq.com>", ack["Reply-To"].addresses[0].addr_spec,
-                         f"Re: {ack['Subject']}", body, in_reply_to=ack["Message-ID"].strip("<>")))
+    feed(
+        app,
+        build_mail(
+            "王建国 <wangjianguo@qq.com>",
+            ack["Reply-To"].addresses[0].addr_spec,
+            f"Re: {ack['Subject']}",
+            body,
+            in_reply_to=ack["Message-ID"].strip("<>"),
+        ),
+    )
 
 
-FOLLOW_UP = ("补充一下：泄露的信息里有我的身份证号 110101198001011234 和家里座机 010-62345678。\n\n"
-             "王建国\n手机 +86 138-0013-8000\nwangjianguo@qq.com\n")
+FOLLOW_UP = (
+    "补充一下：泄露的信息里有我的身份证号 110101198001011234 和家里座机 010-62345678。\n\n"
+    "王建国\n手机 +86 138-0013-8000\nwangjianguo@qq.com\n"
+)
 
 
 def test_a_follow_up_reaches_the_assignee_outside_intake_redacted(app: App, drain) -> None:
     case = complain(app, drain, LEAKY_SUBJECT, PRIVACY_BODY)
     complainant_writes_again(app, case.number, FOLLOW_UP)
     pseudonym = pseudonymise("wangjianguo@qq.com", case.number)
-    [notice] = [m for m in mails_to(app, "wu@example.org", case.number)
-                if "投诉人来信" in m["Subject"]]
+    [notice] = [
+        m for m in mails_to(app, "wu@example.org", case.number) if "投诉人来信" in m["Subject"]
+    ]
     assert notice["Subject"] == (
-        f"[{case.number}] 投诉人来信：{pseudonym} [已隐去] 个人信息泄露，已有媒体联系我")
+        f"[{case.number}] 投诉人来信：{pseudonym} [已隐去] 个人信息泄露，已有媒体联系我"
+    )
     text = text_of(notice)
-    assert ("补充一下：泄露的信息里有我的身份证号 [已隐去] 和家里座机 [已隐去]。\n\n"
-            f"{pseudonym}\n手机 [已隐去]\n{pseudonym}") in text
+    assert (
+        "补充一下：泄露的信息里有我的身份证号 [已隐去] 和家里座机 [已隐去]。\n\n"
+        f"{pseudonym}\n手机 [已隐去]\n{pseudonym}"
+    ) in text
     for secret in ("王建国", "wangjianguo", "110101198001011234", "62345678", "138-0013-8000"):
         assert secret not in whole(notice)
 
@@ -181,8 +199,9 @@ def test_a_follow_up_to_intake_is_shown_as_written(app: App, drain) -> None:
     app = off_duty(app, "wu")  # unassigned: intake handles the case and its mail
     case = complain(app, drain, LEAKY_SUBJECT, PRIVACY_BODY)
     complainant_writes_again(app, case.number, FOLLOW_UP)
-    [notice] = [m for m in mails_to(app, "li@example.org", case.number)
-                if "投诉人来信" in m["Subject"]]
+    [notice] = [
+        m for m in mails_to(app, "li@example.org", case.number) if "投诉人来信" in m["Subject"]
+    ]
     assert notice["Subject"] == f"[{case.number}] 投诉人来信：{LEAKY_SUBJECT}"
     assert "身份证号 110101198001011234" in text_of(notice)
     assert "王建国\n手机 +86 138-0013-8000\nwangjianguo@qq.com" in text_of(notice)
@@ -217,8 +236,7 @@ def test_staff_read_the_organisation_language(app: App, drain) -> None:
     assert "Major complaint: " in sent(app, "leadership_notice")[0]["Subject"]
 
 
-def test_cases_go_to_the_least_loaded_member_and_closed_cases_do_not_count(
-        app: App, drain) -> None:
+def test_cases_go_to_the_least_loaded_member_and_closed_cases_do_not_count(app: App, drain) -> None:
     body = "商品详情页宣称是纯棉，收到货发现是化纤，属于虚假宣传，要求退一赔三。"
     first = complain(app, drain, "虚假宣传一", body)
     second = complain(app, drain, "虚假宣传二", body)
@@ -226,7 +244,10 @@ def test_cases_go_to_the_least_loaded_member_and_closed_cases_do_not_count(
     assert [c.assigned_group for c in (first, second, third)] == ["handling"] * 3
     assert [c.assignee for c in (first, second, third)] == ["li", "zhou", "li"]
     assert [recipient(m) for m in sent(app, "staff_notification")] == [
-        "li@example.org", "zhou@example.org", "li@example.org"]
+        "li@example.org",
+        "zhou@example.org",
+        "li@example.org",
+    ]
     with session_scope(app.db_url) as s:
         for case in s.execute(select(Case).where(Case.assignee == "li")).scalars():
             case.status = "closed"
@@ -281,8 +302,9 @@ def test_a_case_whose_triage_was_lost_is_found_again(app: App, drain) -> None:
 def test_every_new_case_reaches_its_owner_however_many_arrive(app: App, drain) -> None:
     for i in range(7):
         with session_scope(app.db_url) as s:
-            raw = store_raw(s, complaint(f"个人信息泄露 {i}", PRIVACY_BODY, f"c{i}@example.net"),
-                            "test")
+            raw = store_raw(
+                s, complaint(f"个人信息泄露 {i}", PRIVACY_BODY, f"c{i}@example.net"), "test"
+            )
             raw_id = raw.id
         actor("ingest_message").send(raw_id)
     drain()

@@ -25,16 +25,16 @@ from config.policy_staff import Group, StaffMember
 from models import Case, Deadline, Event
 from models.db import session_scope
 from models.types import utcnow
+from tests.actors import actor
 from tests.unit.casemail import mails_to, staff_reply, text_of
-from workers.clock import deadlines
 from workers import wiring
 from workers.app import App
-from workers.ops.cli import app as cli
 from workers.casework.lifecycle import apply_trigger
+from workers.casework.transitions import Actor, Trigger
+from workers.clock import deadlines
 from workers.clock.scheduler import Scheduler, tick
 from workers.intake.raw_store import store_raw
-from workers.casework.transitions import Actor, Trigger
-from tests.actors import actor
+from workers.ops.cli import app as cli
 
 CN = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 10, 12, 9, 0, tzinfo=CN)  # a Monday; no holiday for weeks
@@ -47,15 +47,20 @@ STAFF = [
     StaffMember(id="qian", name="钱经理", email="qian@example.org", groups=["managers"]),
     StaffMember(id="boss", name="王总", email="boss@example.org", groups=["leadership"]),
 ]
-GROUPS = [Group(id="intake", name="客服部", supervisors=["zhao", "qian"]),
-          Group(id="tech", name="技术支持部", supervisors=["zhao"]),
-          Group(id="managers", name="主管"), Group(id="leadership", name="应急领导小组")]
+GROUPS = [
+    Group(id="intake", name="客服部", supervisors=["zhao", "qian"]),
+    Group(id="tech", name="技术支持部", supervisors=["zhao"]),
+    Group(id="managers", name="主管"),
+    Group(id="leadership", name="应急领导小组"),
+]
 
 
 @pytest.fixture
 def clock_app(app: App) -> Iterator[App]:
-    staffed = App(settings=app.settings,
-                  policy=app.policy.model_copy(update={"staff": STAFF, "groups": GROUPS}))
+    staffed = App(
+        settings=app.settings,
+        policy=app.policy.model_copy(update={"staff": STAFF, "groups": GROUPS}),
+    )
     wiring.start(staffed)
     yield staffed
     wiring.start(app)
@@ -74,7 +79,9 @@ def complaint(subject: str = "宽带连续三天断网") -> bytes:
     msg["Subject"] = subject
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = make_msgid(domain="example.net")
-    msg.set_content("我家宽带从10月9日起连续三天断网，客服电话一直打不通，要求尽快修复并退还这几天的费用。")
+    msg.set_content(
+        "我家宽带从10月9日起连续三天断网，客服电话一直打不通，要求尽快修复并退还这几天的费用。"
+    )
     return msg.as_bytes()
 
 
@@ -128,8 +135,9 @@ def text(message) -> str:
 def rows(app: App, number: str) -> dict[str, Deadline]:
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
-        found = s.execute(select(Deadline).where(Deadline.case_id == case.id)
-                          .order_by(Deadline.id)).scalars()
+        found = s.execute(
+            select(Deadline).where(Deadline.case_id == case.id).order_by(Deadline.id)
+        ).scalars()
         return {f"{d.kind}#{d.occasion}": d for d in found}
 
 
@@ -148,8 +156,9 @@ def test_owner_is_reminded_at_half_and_four_fifths_once_each(clock_app, drain, c
     assert tick_twice(clock_app, drain) == 1
     first = mails(clock_app, "staff_reminder")
     assert to(first) == ["li@example.org"]  # intake's on-duty member; wu is off duty
-    assert first[0]["Subject"] == (f"[{number}] 提醒：「初步答复」将于 2026年10月13日（星期二）09:00 "
-                                   "到期（已过 50%）")
+    assert first[0]["Subject"] == (
+        f"[{number}] 提醒：「初步答复」将于 2026年10月13日（星期二）09:00 到期（已过 50%）"
+    )
     assert first[0]["Auto-Submitted"] == "auto-generated"
     assert first[0]["Reply-To"].startswith(f"complaints+{number}.")
     assert "剩余 约 12 小时" in text(first[0]) and "#受理" in text(first[0])
@@ -196,7 +205,8 @@ def test_a_missed_deadline_climbs_the_tiers_to_the_right_people(clock_app, drain
 
 
 def test_an_assigned_case_reminds_its_assignee_and_escalates_in_its_group(
-        clock_app, drain, clock) -> None:
+    clock_app, drain, clock
+) -> None:
     open_case(clock_app, drain, group="tech", assignee="sun")
     clock.move_to(T0 + timedelta(hours=12))
     tick_twice(clock_app, drain)
@@ -222,8 +232,9 @@ def test_unresolved_after_a_month_the_case_becomes_major(clock_app, drain, clock
     with session_scope(clock_app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
         assert case.severity == "major"
-        changed = s.execute(select(Event).where(Event.case_id == case.id,
-                                                Event.kind == "severity_changed")).scalars()
+        changed = s.execute(
+            select(Event).where(Event.case_id == case.id, Event.kind == "severity_changed")
+        ).scalars()
         assert [e.detail["rule"] for e in changed] == ["one_month"]
     assert number in overdue(clock_app)
     clock.move_to(T0 + timedelta(days=31))
@@ -232,7 +243,8 @@ def test_unresolved_after_a_month_the_case_becomes_major(clock_app, drain, clock
 
 
 def test_waiting_for_information_pauses_the_clock_and_resumes_with_what_was_left(
-        clock_app, drain, clock) -> None:
+    clock_app, drain, clock
+) -> None:
     number = open_case(clock_app, drain)
     clock.move_to(T0 + timedelta(hours=2))
     pull(clock_app, number, Trigger.NEED_INFO)
@@ -299,14 +311,21 @@ def test_the_review_window_passing_closes_the_case(clock_app, drain, clock) -> N
     # The result notice was opened by the decision and met by the result mail; closing owes
     # the call-back within 24 hours.
     assert {k: d.state for k, d in rows(clock_app, number).items()} == {
-        "first_feedback#0": "met", "one_month#0": "met", "decision#0": "met",
-        "result_notice#0": "met", "review_window#0": "met", "callback#0": "pending"}
-    assert rows(clock_app, number)["callback#0"].due_at == datetime(2026, 10, 21, 0, 0, 30,
-                                                                    tzinfo=CN)
+        "first_feedback#0": "met",
+        "one_month#0": "met",
+        "decision#0": "met",
+        "result_notice#0": "met",
+        "review_window#0": "met",
+        "callback#0": "pending",
+    }
+    assert rows(clock_app, number)["callback#0"].due_at == datetime(
+        2026, 10, 21, 0, 0, 30, tzinfo=CN
+    )
 
 
 def test_the_call_back_after_closing_is_reminded_then_recorded_by_staff(
-        clock_app, drain, clock) -> None:
+    clock_app, drain, clock
+) -> None:
     number = open_case(clock_app, drain)
     clock.move_to(T0 + timedelta(hours=3))
     pull(clock_app, number, Trigger.RESOLVE)
@@ -317,8 +336,9 @@ def test_the_call_back_after_closing_is_reminded_then_recorded_by_staff(
     tick_twice(clock_app, drain)
     (reminder,) = mails(clock_app, "staff_reminder")
     assert to([reminder]) == ["li@example.org"]  # the owner, as for any deadline
-    assert reminder["Subject"] == (f"[{number}] 提醒：「回访」将于 2026年10月21日（星期三）00:00 "
-                                   "到期（已过 50%）")
+    assert reminder["Subject"] == (
+        f"[{number}] 提醒：「回访」将于 2026年10月21日（星期三）00:00 到期（已过 50%）"
+    )
     assert "请回访投诉人并记录满意度，然后 #结案" in text(reminder)
     assert overdue(clock_app) == []
     # Done on the phone: the staff member answers the reminder with #结案.
@@ -349,8 +369,12 @@ def test_a_missed_call_back_escalates_on_a_closed_case(clock_app, drain, clock) 
 
 
 def test_no_call_back_when_the_policy_turns_them_off(clock_app, drain, clock) -> None:
-    off = App(settings=clock_app.settings, policy=clock_app.policy.model_copy(update={
-        "sla": clock_app.policy.sla.model_copy(update={"callbacks": False})}))
+    off = App(
+        settings=clock_app.settings,
+        policy=clock_app.policy.model_copy(
+            update={"sla": clock_app.policy.sla.model_copy(update={"callbacks": False})}
+        ),
+    )
     wiring.start(off)
     number = open_case(off, drain)
     pull(off, number, Trigger.RESOLVE)
@@ -362,8 +386,9 @@ def test_an_extension_moves_the_decision_and_its_reminders(clock_app, drain, clo
     number = open_case(clock_app, drain)
     clock.move_to(T0 + timedelta(hours=1))  # accepted Monday 10:00: due Wednesday 21 October
     pull(clock_app, number, Trigger.ACCEPT)
-    assert rows(clock_app, number)["decision#0"].due_at == datetime(2026, 10, 21, 23, 59, 59,
-                                                                    tzinfo=CN)
+    assert rows(clock_app, number)["decision#0"].due_at == datetime(
+        2026, 10, 21, 23, 59, 59, tzinfo=CN
+    )
     clock.move_to(datetime(2026, 10, 21, 12, 0, tzinfo=CN))
     tick_twice(clock_app, drain)
     assert len(mails(clock_app, "staff_reminder")) == 1  # the 80 % one (caught up)
@@ -396,7 +421,6 @@ def test_only_the_lock_holder_ticks_and_the_stub_broker_needs_no_lock(clock_app,
     second.lock.release()
 
 
-
 def test_scheduler_once_from_the_command_line(clock_app, drain, clock) -> None:
     open_case(clock_app, drain)
     clock.move_to(T0 + timedelta(hours=12))
@@ -407,7 +431,8 @@ def test_scheduler_once_from_the_command_line(clock_app, drain, clock) -> None:
 
 
 def test_reminders_to_staff_are_not_held_back_by_the_auto_reply_cap(
-        clock_app, drain, clock) -> None:
+    clock_app, drain, clock
+) -> None:
     # The hourly per-address cap stops loops with outside auto-responders; six reminders due
     # at once to one staff member must all go out at once.
     cap = clock_app.policy.limits.max_auto_replies_per_sender_per_hour  # 5

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from workers.mail.parse import ParsedMail, parse_mail
 from workers.intake.screen import bounced_message_ids, screen_mail
+from workers.mail.parse import ParsedMail, parse_mail
 
 MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 OWN = frozenset({"complaints@example.org"})

@@ -23,9 +23,9 @@ from tests.unit.casemail import (
 )
 from tests.unit.staffcommands import HELP_TEXT
 from workers.app import App
+from workers.casework.staff_auth import authorize, parse_authentication_results
 from workers.intake.correlate import Correlation
 from workers.mail.parse import parse_mail
-from workers.casework.staff_auth import authorize, parse_authentication_results
 from workers.mail.tokens import reply_address
 
 RESULT = "经核实，商家同意退货并全额退款 2999 元，款项将在 3 个工作日内原路退回。"
@@ -37,7 +37,9 @@ def _transcript(app: App, staff: str = "zhao@example.org") -> str:
 
 def test_accept_severity_note_resolve(app: App) -> None:
     number = open_complaint(app)
-    body = f"#accept\n#severity important\n#note called the merchant, refund agreed\n#办结\n\n{RESULT}"
+    body = (
+        f"#accept\n#severity important\n#note called the merchant, refund agreed\n#办结\n\n{RESULT}"
+    )
     outcome = staff_reply(app, number, body)
     case = case_of(app, number=number)
     assert case.status == "resolved" and case.result_sent_at is not None
@@ -59,8 +61,9 @@ def test_accept_severity_note_resolve(app: App) -> None:
     transcript = _transcript(app)
     assert transcript.count("→ ok") == 4 and "状态：已办结" in transcript
     staff_mail = mails_to(app, "zhao@example.org")[-1]
-    assert staff_mail["Reply-To"] == reply_address(app.settings.intake_address, app.secret,
-                                                   number, "zhao")
+    assert staff_mail["Reply-To"] == reply_address(
+        app.settings.intake_address, app.secret, number, "zhao"
+    )
     assert len(outcome.outbound_ids) == 3
     note = events(app, number, "note")[0]
     assert note.actor == "zhao" and note.detail["text"] == "called the merchant, refund agreed"
@@ -85,7 +88,9 @@ def test_english_staff_mail_gets_an_english_transcript(app: App) -> None:
     number = open_complaint(app)
     staff_reply(app, number, "#resolve\n\nThe merchant refunded you in full.\n")
     transcript = _transcript(app)
-    assert "#resolve\n    -> ok: received → accepted (under investigation) → resolved;" in transcript
+    assert (
+        "#resolve\n    -> ok: received → accepted (under investigation) → resolved;" in transcript
+    )
     assert "result with the review notice sent to the complainant" in transcript
 
 
@@ -118,8 +123,12 @@ def test_reply_need_info_and_reject_send_the_text(app: App) -> None:
 def test_assign_category_merge_malicious(app: App) -> None:
     first = open_complaint(app)
     number = open_complaint(app, subject="又一次投诉", body="商家辱骂我，态度恶劣。")
-    staff_reply(app, number, f"#assign li\n#category staff_behaviour\n#merge {first}\n"
-                             "#merge TS-2026-999999\n#恶意投诉 重复骚扰\n")
+    staff_reply(
+        app,
+        number,
+        f"#assign li\n#category staff_behaviour\n#merge {first}\n"
+        "#merge TS-2026-999999\n#恶意投诉 重复骚扰\n",
+    )
     case = case_of(app, number=number)
     assert (case.assignee, case.assigned_group) == ("li", "intake")
     assert (case.category, case.category_set_by) == ("staff_behaviour", "zhao")
@@ -135,8 +144,9 @@ def test_assign_category_merge_malicious(app: App) -> None:
 def _decision_due(app: App, number: str):
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
-        return s.execute(select(Deadline.due_at).where(
-            Deadline.case_id == case.id, Deadline.kind == "decision")).scalar_one()
+        return s.execute(
+            select(Deadline.due_at).where(Deadline.case_id == case.id, Deadline.kind == "decision")
+        ).scalar_one()
 
 
 def test_extension_waits_for_the_complainants_consent(app: App) -> None:
@@ -197,8 +207,9 @@ def test_rerun_never_mails_twice(app: App) -> None:
         raw = s.execute(select(RawMessage).order_by(RawMessage.id.desc()).limit(1)).scalar_one()
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
         case.status = "accepted"  # as if the first run had been rolled back halfway
-        again = react_to_follow_up(s, app, Correlation(case, "token", "zhao"),
-                                   parse_mail(raw.raw), raw)
+        again = react_to_follow_up(
+            s, app, Correlation(case, "token", "zhao"), parse_mail(raw.raw), raw
+        )
     assert set(again) <= set(outcome.outbound_ids)
 
 
@@ -240,10 +251,17 @@ def test_bad_or_borrowed_tokens_run_nothing(app: App) -> None:
 def test_display_name_trick_runs_nothing_and_gets_no_mail(app: App) -> None:
     number = open_complaint(app)
     token = reply_address(app.settings.intake_address, app.secret, number, "zhao")
-    staff_reply(app, number, f"#resolve\n\n{RESULT}", to=token,
-                frm='"zhao@example.org" <evil@attacker.example>')
+    staff_reply(
+        app,
+        number,
+        f"#resolve\n\n{RESULT}",
+        to=token,
+        frm='"zhao@example.org" <evil@attacker.example>',
+    )
     refusal = _unchanged(app, number, 1)[0]
-    assert refusal.detail["code"] == "impostor" and refusal.detail["from"] == "evil@attacker.example"
+    assert (
+        refusal.detail["code"] == "impostor" and refusal.detail["from"] == "evil@attacker.example"
+    )
     assert mails_to(app, "evil@attacker.example") == []
     assert mails_to(app, "zhao@example.org") == []
 
@@ -259,33 +277,52 @@ def test_complainant_hash_lines_are_just_text(app: App) -> None:
 AR_PASS = "mx.example.org; dkim=pass (2048-bit key) header.d=example.org header.s=s1; spf=pass smtp.mailfrom=zhao@example.org"
 
 
-@pytest.mark.parametrize(("headers", "allowed"), [
-    ({"Authentication-Results": AR_PASS}, True),
-    ({"Authentication-Results": "example.org; dmarc=pass header.from=example.org"}, True),
-    ({"Authentication-Results": "mx.example.org; dkim=fail header.d=example.org; spf=softfail"}, False),
-    ({"Authentication-Results": "mx.attacker.example; dkim=pass header.d=example.org"}, False),
-    ({"Authentication-Results": "mx.example.org; dkim=pass header.d=attacker.example"}, False),
-    ({"Authentication-Results": "mx.example.org; dkim=pass header.d=evil.example.org"}, False),
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    ("headers", "allowed"),
+    [
+        ({"Authentication-Results": AR_PASS}, True),
+        ({"Authentication-Results": "example.org; dmarc=pass header.from=example.org"}, True),
+        (
+            {
+                "Authentication-Results": "mx.example.org; dkim=fail header.d=example.org; spf=softfail"
+            },
+            False,
+        ),
+        ({"Authentication-Results": "mx.attacker.example; dkim=pass header.d=example.org"}, False),
+        ({"Authentication-Results": "mx.example.org; dkim=pass header.d=attacker.example"}, False),
+        ({"Authentication-Results": "mx.example.org; dkim=pass header.d=evil.example.org"}, False),
+        ({}, False),
+    ],
+)
 def test_plain_intake_address_needs_a_trusted_authentication_result(
     app: App, headers: dict[str, str], allowed: bool
 ) -> None:
     number = open_complaint(app)
-    staff_reply(app, number, "#accept\n", to=app.settings.intake_address,
-                subject=f"Re: [{number}] 新投诉", headers=headers)
+    staff_reply(
+        app,
+        number,
+        "#accept\n",
+        to=app.settings.intake_address,
+        subject=f"Re: [{number}] 新投诉",
+        headers=headers,
+    )
     assert case_of(app, number=number).status == ("accepted" if allowed else "received")
     assert len(events(app, number, "staff_auth_refused")) == (0 if allowed else 1)
 
 
 def test_a_forged_header_below_ours_is_not_read(app: App) -> None:
     number = open_complaint(app)
-    raw = build_mail("赵主管 <zhao@example.org>", app.settings.intake_address,
-                     f"Re: [{number}] 新投诉", "#accept\n",
-                     headers={"Authentication-Results": "mx.example.org; spf=fail"})
+    raw = build_mail(
+        "赵主管 <zhao@example.org>",
+        app.settings.intake_address,
+        f"Re: [{number}] 新投诉",
+        "#accept\n",
+        headers={"Authentication-Results": "mx.example.org; spf=fail"},
+    )
     # The sender's own header comes after (below) the one our server prepended.
-    raw = raw.replace(b"\nMIME-Version", b"\nAuthentication-Results: " + AR_PASS.encode()
-                      + b"\nMIME-Version", 1)
+    raw = raw.replace(
+        b"\nMIME-Version", b"\nAuthentication-Results: " + AR_PASS.encode() + b"\nMIME-Version", 1
+    )
     feed(app, raw)
     _unchanged(app, number, 1)
 
@@ -297,31 +334,43 @@ def test_authorize_pure_cases(app: App) -> None:
 
     def verdict(headers: str, method: str = "token", staff_id: str | None = "zhao") -> str:
         mail = parse_mail((headers + "\r\nSubject: x\r\n\r\n#accept\r\n").encode())
-        return authorize(mail, Correlation(case, method, staff_id), app.policy.staff,
-                         StaffAuthPolicy(), intake_address=app.settings.intake_address,
-                         secret=app.secret, case_prefix="TS").code
+        return authorize(
+            mail,
+            Correlation(case, method, staff_id),
+            app.policy.staff,
+            StaffAuthPolicy(),
+            intake_address=app.settings.intake_address,
+            secret=app.secret,
+            case_prefix="TS",
+        ).code
 
     assert verdict(f"From: zhao@example.org\r\nTo: {token}") == "ok_token"
     assert verdict(f"From: zhao@example.org, evil@x.example\r\nTo: {token}") == "several_senders"
-    assert verdict(f"From: zhao@example.org\r\nTo: {token}\r\nAuto-Submitted: auto-replied"
-                   ) == "auto_generated"
+    assert (
+        verdict(f"From: zhao@example.org\r\nTo: {token}\r\nAuto-Submitted: auto-replied")
+        == "auto_generated"
+    )
     assert verdict(f"From: someone@x.example\r\nTo: {token}") == "not_staff"
 
 
 def test_parse_authentication_results() -> None:
     server, results = parse_authentication_results(
         'MX.Example.org 1; dkim=pass (good signature) header.d=example.org header.b="abc;"; '
-        "spf=none smtp.mailfrom=x@y.example; dmarc=pass header.from=example.org")
+        "spf=none smtp.mailfrom=x@y.example; dmarc=pass header.from=example.org"
+    )
     assert server == "mx.example.org"
-    assert [(r.method, r.result) for r in results] == [("dkim", "pass"), ("spf", "none"),
-                                                        ("dmarc", "pass")]
+    assert [(r.method, r.result) for r in results] == [
+        ("dkim", "pass"),
+        ("spf", "none"),
+        ("dmarc", "pass"),
+    ]
     assert results[0].props["header.d"] == "example.org"
     assert parse_authentication_results("mx.example.org; none") == ("mx.example.org", [])
 
 
 def test_transcript_is_in_case_show(app: App) -> None:
-    from workers.ops.text_tables import format_case
     from workers.ops.case_views import case_detail
+    from workers.ops.text_tables import format_case
 
     number = open_complaint(app)
     staff_reply(app, number, "#accept\n#review-accept\n")
@@ -347,9 +396,14 @@ def _roles(app: App, number: str) -> list[tuple[str, str]]:
 
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
-        return [(m.from_addr, m.role) for m in s.execute(
-            select(Message).where(Message.case_id == case.id, Message.direction == "in")
-            .order_by(Message.id)).scalars()]
+        return [
+            (m.from_addr, m.role)
+            for m in s.execute(
+                select(Message)
+                .where(Message.case_id == case.id, Message.direction == "in")
+                .order_by(Message.id)
+            ).scalars()
+        ]
 
 
 def test_the_history_calls_mail_staff_only_when_staff_authentication_passed(app: App) -> None:
@@ -359,8 +413,12 @@ def test_the_history_calls_mail_staff_only_when_staff_authentication_passed(app:
     staff_reply(app, number, "#note checked the router logs\n")  # zhao's signed reply address
     complainant_reply(app, number, "补充：路由器型号 TL-WR841N。")
 
-    assert _roles(app, number) == [(COMPLAINANT, "complainant"), ("zhao@example.org", "other"),
-                                   ("zhao@example.org", "staff"), (COMPLAINANT, "complainant")]
+    assert _roles(app, number) == [
+        (COMPLAINANT, "complainant"),
+        ("zhao@example.org", "other"),
+        ("zhao@example.org", "staff"),
+        (COMPLAINANT, "complainant"),
+    ]
 
 
 def test_reopening_a_closed_case_tells_the_complainant(app: App) -> None:
@@ -418,12 +476,21 @@ def _finished(app: App, how: str) -> str:
     return number
 
 
-@pytest.mark.parametrize(("how", "reason"), [
-    ("withdrawn", "投诉人已撤回投诉，案件不能再处理。"),
-    ("closed", "案件已结束（当前：已结案），不能发送进展答复；如需继续处理，请先重开（#重开）。"),
-    ("not_accepted", "案件已结束（当前：不予受理），不能发送进展答复；如需继续处理，请先重开（#重开）。"),
-    ("review_resolved", "复查结论为最终结论，不能发送进展答复。"),
-])
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("withdrawn", "投诉人已撤回投诉，案件不能再处理。"),
+        (
+            "closed",
+            "案件已结束（当前：已结案），不能发送进展答复；如需继续处理，请先重开（#重开）。",
+        ),
+        (
+            "not_accepted",
+            "案件已结束（当前：不予受理），不能发送进展答复；如需继续处理，请先重开（#重开）。",
+        ),
+        ("review_resolved", "复查结论为最终结论，不能发送进展答复。"),
+    ],
+)
 def test_reply_on_a_finished_case_is_refused_and_sends_nothing(
     app: App, how: str, reason: str
 ) -> None:
@@ -446,7 +513,10 @@ def test_reply_on_a_merged_case_is_refused_and_points_to_the_other_case(app: App
     assert "我们已将您的投诉" not in "".join(text_of(m) for m in mails_to(app, COMPLAINANT))
     transcript = _transcript(app)
     assert f"#merge {first}\n    → ok" in transcript
-    assert f"#reply\n    → 未执行：案件已并入 {first}，不能发送进展答复；请在 {first} 上处理。" in transcript
+    assert (
+        f"#reply\n    → 未执行：案件已并入 {first}，不能发送进展答复；请在 {first} 上处理。"
+        in transcript
+    )
     staff_reply(app, number, "#need-info\n#accept\n\n请提供订单号。")
     assert case_of(app, number=number).status == "accepted"  # what needs no text still runs
     assert "#need-info\n    → 未执行：案件已并入" in _transcript(app)
@@ -475,10 +545,17 @@ def test_resolve_records_the_result_notice_as_opened_and_met(app: App) -> None:
     staff_reply(app, number, f"#办结\n\n{RESULT}")
     with session_scope(app.db_url) as s:
         case = s.execute(select(Case).where(Case.number == number)).scalar_one()
-        notice = s.execute(select(Deadline).where(
-            Deadline.case_id == case.id, Deadline.kind == "result_notice")).scalar_one()
-        trail = [e.kind for e in s.execute(select(Event).where(
-            Event.case_id == case.id, Event.kind.like("deadline_%")).order_by(Event.id)).scalars()
-            if e.detail.get("deadline") == "result_notice"]
+        notice = s.execute(
+            select(Deadline).where(Deadline.case_id == case.id, Deadline.kind == "result_notice")
+        ).scalar_one()
+        trail = [
+            e.kind
+            for e in s.execute(
+                select(Event)
+                .where(Event.case_id == case.id, Event.kind.like("deadline_%"))
+                .order_by(Event.id)
+            ).scalars()
+            if e.detail.get("deadline") == "result_notice"
+        ]
     assert notice.state == "met" and notice.closed_at == case.result_sent_at
     assert trail == ["deadline_opened", "deadline_met"]

@@ -50,8 +50,21 @@ def readme_dispositions() -> set[str]:
 
 
 CONTRACT: list[tuple[type[StrEnum], set[str]]] = [
-    (CaseState, {"received", "accepted", "not_accepted", "awaiting_info", "resolved",
-                 "review_requested", "under_review", "review_resolved", "closed", "withdrawn"}),
+    (
+        CaseState,
+        {
+            "received",
+            "accepted",
+            "not_accepted",
+            "awaiting_info",
+            "resolved",
+            "review_requested",
+            "under_review",
+            "review_resolved",
+            "closed",
+            "withdrawn",
+        },
+    ),
     (RawStatus, {"received", "processed", "quarantined"}),
     (Disposition, {"pending", "case", "follow_up", "screened", "quarantined"}),
     (DeadlineState, {"pending", "paused", "met", "missed", "cancelled"}),
@@ -77,17 +90,27 @@ def test_state_machine_states_are_the_case_states() -> None:
 
 
 def test_members_serialise_as_their_values() -> None:
-    row = {"status": CaseState.NOT_ACCEPTED, "disposition": Disposition.FOLLOW_UP,
-           DeadlineState.MISSED: [OutboxStatus.QUEUED]}
-    assert json.dumps(row) == ('{"status": "not_accepted", "disposition": "follow_up", '
-                               '"missed": ["queued"]}')
+    row = {
+        "status": CaseState.NOT_ACCEPTED,
+        "disposition": Disposition.FOLLOW_UP,
+        DeadlineState.MISSED: [OutboxStatus.QUEUED],
+    }
+    assert json.dumps(row) == (
+        '{"status": "not_accepted", "disposition": "follow_up", "missed": ["queued"]}'
+    )
     assert f"{RawStatus.QUARANTINED}" == "quarantined"
 
 
-@pytest.mark.parametrize(("table", "column"), [
-    (Case, "status"), (RawMessage, "status"), (RawMessage, "disposition"),
-    (Deadline, "state"), (OutboundEmail, "status"),
-])
+@pytest.mark.parametrize(
+    ("table", "column"),
+    [
+        (Case, "status"),
+        (RawMessage, "status"),
+        (RawMessage, "disposition"),
+        (Deadline, "state"),
+        (OutboundEmail, "status"),
+    ],
+)
 def test_state_columns_stay_plain_strings(table: type, column: str) -> None:
     """VARCHAR as the migrations create it (sqlmodel's AutoString), never an SQL enum."""
     col_type = table.__table__.c[column].type
@@ -97,12 +120,15 @@ def test_state_columns_stay_plain_strings(table: type, column: str) -> None:
 
 def test_defaults_read_back_as_plain_equal_strings(app: App) -> None:
     with session_scope(app.db_url) as session:
-        session.add(RawMessage(mailbox="INBOX", identity="states-test", sha256="0" * 64,
-                               size=1, raw=b"x"))
+        session.add(
+            RawMessage(mailbox="INBOX", identity="states-test", sha256="0" * 64, size=1, raw=b"x")
+        )
     with session_scope(app.db_url) as session:
         status, disposition = session.execute(
-            select(RawMessage.status, RawMessage.disposition)
-            .where(RawMessage.identity == "states-test")).one()
+            select(RawMessage.status, RawMessage.disposition).where(
+                RawMessage.identity == "states-test"
+            )
+        ).one()
     assert type(status) is str and type(disposition) is str
     assert status == RawStatus.RECEIVED and disposition == Disposition.PENDING
     assert json.dumps([status, disposition]) == '["received", "pending"]'

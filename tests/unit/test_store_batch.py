@@ -25,9 +25,18 @@ def mail(tag: str, message_id: bool = True) -> bytes:
 def rows(app: App) -> list[tuple[Any, ...]]:
     """(id, mailbox, uidvalidity, uid, raw) of every row, in id order."""
     with session_scope(app.db_url) as s:
-        return [tuple(r) for r in s.execute(
-            select(RawMessage.id, RawMessage.mailbox, RawMessage.uidvalidity, RawMessage.uid,
-                   RawMessage.raw).order_by(RawMessage.id))]
+        return [
+            tuple(r)
+            for r in s.execute(
+                select(
+                    RawMessage.id,
+                    RawMessage.mailbox,
+                    RawMessage.uidvalidity,
+                    RawMessage.uid,
+                    RawMessage.raw,
+                ).order_by(RawMessage.id)
+            )
+        ]
 
 
 def test_a_batch_stores_each_new_mail_once_and_returns_their_ids_in_uid_order(app: App) -> None:
@@ -35,21 +44,30 @@ def test_a_batch_stores_each_new_mail_once_and_returns_their_ids_in_uid_order(ap
     assert len(stored) == 2
 
     came = utcnow() - timedelta(hours=2)
-    new = store_batch(app, "INBOX", 7, {
-        6: mail("e", message_id=False),
-        3: mail("c"),
-        4: mail("a"),                     # stored already, under another uid
-        2: mail("x"),                     # its uid is stored already
-        5: mail("c"),                     # the same mail twice in this batch
-        7: mail("e", message_id=False),   # twice too, keyed by its bytes
-        8: mail("d"),
-    }, arrived={3: came})
+    new = store_batch(
+        app,
+        "INBOX",
+        7,
+        {
+            6: mail("e", message_id=False),
+            3: mail("c"),
+            4: mail("a"),  # stored already, under another uid
+            2: mail("x"),  # its uid is stored already
+            5: mail("c"),  # the same mail twice in this batch
+            7: mail("e", message_id=False),  # twice too, keyed by its bytes
+            8: mail("d"),
+        },
+        arrived={3: came},
+    )
 
     after = rows(app)
     assert [(box, v, uid, raw) for _, box, v, uid, raw in after] == [
-        ("INBOX", 7, 1, mail("a")), ("INBOX", 7, 2, mail("b")),
-        ("INBOX", 7, 3, mail("c")), ("INBOX", 7, 6, mail("e", message_id=False)),
-        ("INBOX", 7, 8, mail("d"))]
+        ("INBOX", 7, 1, mail("a")),
+        ("INBOX", 7, 2, mail("b")),
+        ("INBOX", 7, 3, mail("c")),
+        ("INBOX", 7, 6, mail("e", message_id=False)),
+        ("INBOX", 7, 8, mail("d")),
+    ]
     assert new == [row_id for row_id, *_ in after[2:]]
     with session_scope(app.db_url) as s:
         cursor = s.get(MailboxCursor, "INBOX")
@@ -62,7 +80,8 @@ def test_a_batch_stores_each_new_mail_once_and_returns_their_ids_in_uid_order(ap
 
 
 def test_without_returning_each_row_is_inserted_alone(
-        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SQLite before 3.35 has no RETURNING: the same rows, a statement per mail."""
     dialect = get_engine(app.db_url).dialect
     monkeypatch.setattr(dialect, "insert_returning", False)
@@ -88,5 +107,10 @@ def test_store_raw_returns_the_row_as_stored(app: App) -> None:
         stored = s.get(RawMessage, row.id)
         assert stored is not None
         assert (stored.raw, stored.status, stored.disposition, stored.attempts, stored.size) == (
-            mail("a"), "processed", "pending", 0, len(mail("a")))
+            mail("a"),
+            "processed",
+            "pending",
+            0,
+            len(mail("a")),
+        )
         assert stored.received_at == row.received_at == stored.enqueued_at

@@ -25,13 +25,16 @@ def test_lost_enqueues_of_mail_replies_and_routing_are_recovered(app: App, drain
     assert len(result.outbound_ids) == 1 and len(result.case_ids) == 1
     drain()
     with session_scope(app.db_url) as s:
-        pending = s.execute(select(func.count()).select_from(RawMessage)
-                            .where(RawMessage.status == "received")).scalar_one()
-        queued = s.execute(select(func.count()).select_from(OutboundEmail)
-                           .where(OutboundEmail.status == "queued")).scalar_one()
+        pending = s.execute(
+            select(func.count()).select_from(RawMessage).where(RawMessage.status == "received")
+        ).scalar_one()
+        queued = s.execute(
+            select(func.count()).select_from(OutboundEmail).where(OutboundEmail.status == "queued")
+        ).scalar_one()
         cases = s.execute(select(func.count()).select_from(Case)).scalar_one()
-        routed = s.execute(select(func.count(func.distinct(Event.case_id)))
-                           .where(Event.kind == "assigned")).scalar_one()
+        routed = s.execute(
+            select(func.count(func.distinct(Event.case_id))).where(Event.kind == "assigned")
+        ).scalar_one()
     assert pending == 0 and queued == 0 and cases == 10 and routed == 10
     # A second sweep finds nothing left to do, so nothing is sent twice.
     again = sweep(app, grace=0)

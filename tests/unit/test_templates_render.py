@@ -12,14 +12,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from config.policy_calendar import SlaPolicy
-from workers.outbound.render import TEMPLATES_DIR, render_reply
 from workers.casework.transitions import STATE_LABELS, State
+from workers.outbound.render import TEMPLATES_DIR, render_reply
 
 LANGUAGES = ("zh-CN", "en")
 NUMBER = "TS-2026-000123"
 HOSTILE = "<script>alert(1)</script>"
 DATE = {"zh-CN": "2026年10月19日（星期一）", "en": "Monday, 19 October 2026"}
-NEXT_WHAT = {"zh-CN": "我们下一次答复您的最迟日期", "en": "the latest date of our next answer to you"}
+NEXT_WHAT = {
+    "zh-CN": "我们下一次答复您的最迟日期",
+    "en": "the latest date of our next answer to you",
+}
 # What the stage block says when no date is left (workers.outbound.letters and complainant_mail).
 ENDED = {"zh-CN": "无，本案件已结束", "en": "none, this case has ended"}
 FINAL = {"zh-CN": "无，复查结论为最终结论", "en": "none, the review result is final"}
@@ -56,20 +59,37 @@ def _context(kind: str, language: str) -> dict[str, Any]:
     moment = datetime(2026, 10, 12, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     date = DATE[language]
     return {
-        "case": {"number": NUMBER, "status": state.value, "subject": f"{HOSTILE} 屏幕坏点",
-                 "complainant_name": f"<b>王</b>{HOSTILE}", "category": None, "severity": None},
+        "case": {
+            "number": NUMBER,
+            "status": state.value,
+            "subject": f"{HOSTILE} 屏幕坏点",
+            "complainant_name": f"<b>王</b>{HOSTILE}",
+            "category": None,
+            "severity": None,
+        },
         "organisation": "客户服务中心" if language == "zh-CN" else "Customer Service Centre",
         "stage": en if language == "en" else zh,
         "next_date_text": "" if final else date,
         "next_what": final[language] if final else NEXT_WHAT[language],
         "sla": SlaPolicy(),
         "message": f"{HOSTILE} 商家已同意退款。",
-        "reason": f"{HOSTILE} 等待检测报告", "reason_text": f"{HOSTILE} 缺少事实",
-        "days": 3, "agreed": True, "consent_needed": True, "new_date_text": date,
-        "review_deadline_text": date, "result_sent_text": date, "requested_at_text": date,
-        "decided_at_text": date, "result_text": date, "window_end_text": date,
-        "asked_text": date, "info_due_text": date, "received_at_text": moment.isoformat(),
-        "feedback_due_text": date, "original_subject": f"{HOSTILE} 屏幕坏点",
+        "reason": f"{HOSTILE} 等待检测报告",
+        "reason_text": f"{HOSTILE} 缺少事实",
+        "days": 3,
+        "agreed": True,
+        "consent_needed": True,
+        "new_date_text": date,
+        "review_deadline_text": date,
+        "result_sent_text": date,
+        "requested_at_text": date,
+        "decided_at_text": date,
+        "result_text": date,
+        "window_end_text": date,
+        "asked_text": date,
+        "info_due_text": date,
+        "received_at_text": moment.isoformat(),
+        "feedback_due_text": date,
+        "original_subject": f"{HOSTILE} 屏幕坏点",
     }
 
 

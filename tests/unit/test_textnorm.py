@@ -68,8 +68,12 @@ def test_converting_only_the_stretches_that_need_it_gives_what_the_converter_giv
 
     data = Path(__file__).resolve().parent.parent / "data" / "complaints.jsonl"
     samples = [json.loads(line)["text"] for line in data.read_text(encoding="utf-8").splitlines()]
-    samples += ["情有獨鍾，我們的寬帶連續三天斷網。", "乾乾淨淨 一目瞭然；書中自有千鍾粟",
-                "宽带连续三天断网，客服电话打不通", "Refund not received, 退款還沒到賬！"]
+    samples += [
+        "情有獨鍾，我們的寬帶連續三天斷網。",
+        "乾乾淨淨 一目瞭然；書中自有千鍾粟",
+        "宽带连续三天断网，客服电话打不通",
+        "Refund not received, 退款還沒到賬！",
+    ]
     converter = _converter()
     assert [to_simplified(t) for t in samples] == [converter.convert(t) for t in samples]
     assert to_simplified("我們的寬帶") == "我们的宽带"

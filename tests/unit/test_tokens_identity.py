@@ -28,8 +28,13 @@ def test_forged_tokens_are_refused() -> None:
     other_case = good.replace("000123", "000124")
     other_staff = good.replace(".li.", ".zhao.")
     wrong_secret = reply_address(INTAKE, "other", "TS-2026-000123", "li")
-    for forged in (other_case, other_staff, wrong_secret, "complaints+TS-2026-000123@example.org",
-                   good.replace("example.org", "evil.example")):
+    for forged in (
+        other_case,
+        other_staff,
+        wrong_secret,
+        "complaints+TS-2026-000123@example.org",
+        good.replace("example.org", "evil.example"),
+    ):
         assert read_reply_address(forged, INTAKE, SECRET) is None, forged
 
 
@@ -38,13 +43,17 @@ def test_case_tags_accept_full_width_brackets() -> None:
     assert case_tags("Re: [TS-2026-000123] broadband", "TS") == ["TS-2026-000123"]
     assert case_tags("no tag TS-2026-000123", "TS") == []
     assert format_case_number("TS", 2026, 42) == "TS-2026-000042"
-    assert tagged_subject("TS-2026-000001", "[TS-2026-000001] 宽带", "TS") == "[TS-2026-000001] 宽带"
+    assert (
+        tagged_subject("TS-2026-000001", "[TS-2026-000001] 宽带", "TS") == "[TS-2026-000001] 宽带"
+    )
 
 
 def _mail(mid: str | None, subject: str, hops: str = "") -> bytes:
     head = f"Message-ID: <{mid}>\r\n" if mid else ""
-    return (f"{hops}{head}From: a@example.com\r\nDate: Mon, 5 Oct 2026 10:00:00 +0800\r\n"
-            f"Subject: {subject}\r\n\r\nbody\r\n").encode()
+    return (
+        f"{hops}{head}From: a@example.com\r\nDate: Mon, 5 Oct 2026 10:00:00 +0800\r\n"
+        f"Subject: {subject}\r\n\r\nbody\r\n"
+    ).encode()
 
 
 def test_identity_same_mail_refetched_with_other_received_lines() -> None:

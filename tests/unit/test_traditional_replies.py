@@ -13,8 +13,8 @@ from models.db import session_scope
 from tests.unit.test_hostile_mail import outbox, receive
 from tests.unit.test_templates_render import CASES, _context
 from workers.app import App
-from workers.outbound.render import render_reply
 from workers.mail.textnorm import is_traditional, to_simplified, to_traditional
+from workers.outbound.render import render_reply
 
 MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
 

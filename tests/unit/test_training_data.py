@@ -35,23 +35,45 @@ def model_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return isolated_model_path(tmp_path, monkeypatch)
 
 
-def staff_categorised_case(app: App, subject: str, body: str, category: str | None,
-                           set_by: str | None = "li", severity: str | None = None,
-                           severity_set_by: str | None = None) -> int:
+def staff_categorised_case(
+    app: App,
+    subject: str,
+    body: str,
+    category: str | None,
+    set_by: str | None = "li",
+    severity: str | None = None,
+    severity_set_by: str | None = None,
+) -> int:
     """A case as it stands after staff answered `#category` (set_by) or never did (None), and
     likewise `#severity`."""
     with session_scope(app.db_url) as s:
         # Numbers of their own: the pipeline's cases number from TS-<this year>-000001.
         number = f"OLD-2000-{s.execute(select(func.count()).select_from(Case)).scalar_one():06d}"
-        case = Case(number=number, subject=subject, complainant_email="c@example.net",
-                    category=category, category_set_by=set_by, severity=severity,
-                    severity_set_by=severity_set_by)
+        case = Case(
+            number=number,
+            subject=subject,
+            complainant_email="c@example.net",
+            category=category,
+            category_set_by=set_by,
+            severity=severity,
+            severity_set_by=severity_set_by,
+        )
         s.add(case)
         s.flush()
-        s.add(Message(case_id=case.id, direction="in", role="complainant", subject=subject,
-                      body_text=body))
-        s.add(Message(case_id=case.id, direction="in", role="complainant", subject="Re",
-                      body_text="补充：截图见附件。"))
+        s.add(
+            Message(
+                case_id=case.id, direction="in", role="complainant", subject=subject, body_text=body
+            )
+        )
+        s.add(
+            Message(
+                case_id=case.id,
+                direction="in",
+                role="complainant",
+                subject="Re",
+                body_text="补充：截图见附件。",
+            )
+        )
         return int(case.id)
 
 
@@ -83,13 +105,16 @@ def test_corrections_teach_the_classifier(app: App, drain) -> None:
 
     after = complain(app, drain, "积分被清零", "昨天发现会员积分全部被清零了，三千多分，要求恢复。")
     assert after.category == "transaction"
-    assert any(reason.startswith("model: transaction") for reason in after.classification["reasons"])
+    assert any(
+        reason.startswith("model: transaction") for reason in after.classification["reasons"]
+    )
     assert reload(app, before.id).category == "other"  # a case already classified stays as it is
 
 
 def test_only_cases_staff_set_the_severity_of_are_severity_examples(app: App) -> None:
-    staff_categorised_case(app, "掉线", "掉线几周了。", "service_quality", severity="important",
-                           severity_set_by="li")
+    staff_categorised_case(
+        app, "掉线", "掉线几周了。", "service_quality", severity="important", severity_set_by="li"
+    )
     staff_categorised_case(app, "断网", "断网三天。", "service_quality", severity="general")
     assert load_confirmed_severity_examples() == [("掉线\n掉线几周了。", "important")]
     assert len(load_confirmed_examples()) == 2  # both categories were staff-set
@@ -110,14 +135,21 @@ def test_severity_corrections_teach_the_classifier(app: App, drain) -> None:
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines()]
     for row in rows:
         if row["split"] == "train":
-            staff_categorised_case(app, "", row["text"], row["category"],
-                                   severity=row["severity"], severity_set_by="li")
+            staff_categorised_case(
+                app,
+                "",
+                row["text"],
+                row["category"],
+                severity=row["severity"],
+                severity_set_by="li",
+            )
     before = complain(app, drain, "电话又掉线", "打电话又老是掉线，已经好几周了，请处理。")
     assert before.severity == "general"
     # Staff raised these to important (#severity important).
     for subject, body in DROPPED_CALLS:
-        staff_categorised_case(app, subject, body, "service_quality", severity="important",
-                               severity_set_by="li")
+        staff_categorised_case(
+            app, subject, body, "service_quality", severity="important", severity_set_by="li"
+        )
 
     result = CliRunner().invoke(cli, ["classify", "--retrain", "--json"])
     assert result.exit_code == 0, result.output

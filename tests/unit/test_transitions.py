@@ -151,7 +151,8 @@ def test_refusal_names_the_current_state_in_both_languages() -> None:
 
 def test_a_closed_case_reopens_into_review_only_before_a_review_result() -> None:
     assert apply(State.CLOSED, "request_review", COMPLAINANT) == [
-        Step(State.CLOSED, State.REVIEW_REQUESTED, Trigger.REQUEST_REVIEW)]
+        Step(State.CLOSED, State.REVIEW_REQUESTED, Trigger.REQUEST_REVIEW)
+    ]
     refused = refusal("closed", "request_review", COMPLAINANT, reviewed=True)
     assert refused.code == "final_review" and "最终结论" in refused.zh
     # Staff cannot pull it for them, and only a complainant's request opens a review.

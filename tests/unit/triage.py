@@ -14,9 +14,9 @@ from sqlalchemy import select
 from config.settings import get_settings
 from models import Case, Event
 from models.db import session_scope
+from tests.actors import actor
 from workers.app import App
 from workers.intake.raw_store import store_raw
-from tests.actors import actor
 
 PRIVACY_BODY = (
     "你们平台泄露了我的个人信息！今天有媒体联系我，说你们平台有几万条用户数据在网上被公开售卖，"
@@ -46,8 +46,13 @@ def complaint(subject: str, body: str, frm: str = "王建国 <wangjianguo@qq.com
     return msg.as_bytes()
 
 
-def complain(app: App, drain, subject: str, body: str, frm: str = "王建国 <wangjianguo@qq.com>",
-             ) -> Case:
+def complain(
+    app: App,
+    drain,
+    subject: str,
+    body: str,
+    frm: str = "王建国 <wangjianguo@qq.com>",
+) -> Case:
     """Send one complaint through the pipeline (ingest, classify, route, send); its case."""
     with session_scope(app.db_url) as s:
         raw = store_raw(s, complaint(subject, body, frm), "test")
@@ -70,8 +75,11 @@ def reload(app: App, case_id: int) -> Case:
 
 def events(app: App, case_id: int, kind: str) -> list[Event]:
     with session_scope(app.db_url) as s:
-        return list(s.execute(select(Event).where(Event.case_id == case_id, Event.kind == kind)
-                              .order_by(Event.id)).scalars())
+        return list(
+            s.execute(
+                select(Event).where(Event.case_id == case_id, Event.kind == kind).order_by(Event.id)
+            ).scalars()
+        )
 
 
 def sent(app: App, kind: str | None = None, to: str | None = None) -> list[EmailMessage]:

@@ -172,9 +172,7 @@ def parse_command_mail(body: str, vocabulary: Vocabulary) -> CommandMail:
     head, tail = (lines, []) if end is None else (lines[:end], lines[end:])
     text = "\n".join(tail).strip()
     commands = [
-        _check_text(parse_command_line(line, vocabulary), text)
-        for line in head
-        if line.strip()
+        _check_text(parse_command_line(line, vocabulary), text) for line in head if line.strip()
     ]
     return CommandMail(commands, text)
 
@@ -281,12 +279,17 @@ def _reason(spec: CommandSpec, argument: str, line: str) -> Command:
     codes = ", ".join(REJECT_REASONS)
     words = "、".join(words[0] for words in REJECT_REASONS.values())
     if not argument:
-        return _failed(spec.name, line, f"#reject needs a reason: {codes}",
-                       f"#不予受理 需要理由：{words}")  # fmt: skip
+        return _failed(
+            spec.name, line, f"#reject needs a reason: {codes}", f"#不予受理 需要理由：{words}"
+        )
     if code is None:
         word = _first_word(argument)[0]
-        return _failed(spec.name, line, f"unknown reason '{word}'; expected one of: {codes}",
-                       f"未知理由「{word}」，可用：{words}")  # fmt: skip
+        return _failed(
+            spec.name,
+            line,
+            f"unknown reason '{word}'; expected one of: {codes}",
+            f"未知理由「{word}」，可用：{words}",
+        )
     return Command(spec.name, (code, remainder) if remainder else (code,), line)
 
 
@@ -365,16 +368,20 @@ def category_code(word: str, categories: Mapping[str, tuple[str, ...]]) -> str:
     """The code a staff member means by `word`: the code of the category it is a Chinese word
     for (simplified or traditional), else the word itself in lower case."""
     simplified = _simplified(word)
-    found = (code for code, words in categories.items()
-             if simplified in {_simplified(w) for w in words})  # fmt: skip
+    found = (
+        code for code, words in categories.items() if simplified in {_simplified(w) for w in words}
+    )
     return next(found, word.lower())
 
 
 def severity_level(word: str, severities: Mapping[str, tuple[str, ...]]) -> str | None:
     """The severity `word` names, in English (any case) or in one of its Chinese words."""
     simplified = _simplified(word).lower()
-    found = (level for level, words in severities.items()
-             if simplified == level or simplified in {_simplified(w).lower() for w in words})  # fmt: skip
+    found = (
+        level
+        for level, words in severities.items()
+        if simplified == level or simplified in {_simplified(w).lower() for w in words}
+    )
     return next(found, None)
 
 
@@ -494,8 +501,9 @@ def help_text(language: str, vocabulary: Vocabulary) -> str:
             usage = f" {_USAGE_ZH[spec.usage]}" if spec.usage else ""
             lines.append(f"{zh}{usage} ({en}) - {spec.help_zh}".format(**words))
     reasons = ", ".join(f"{code} ({words[0]})" for code, words in REJECT_REASONS.items())
-    categories = ", ".join(f"{code} ({words[0]})" if words else code
-                           for code, words in vocabulary.categories.items())  # fmt: skip
+    categories = ", ".join(
+        f"{code} ({words[0]})" if words else code for code, words in vocabulary.categories.items()
+    )
     lines.append(f"Reasons: {reasons}" if english else f"理由：{reasons}")
     lines.append(f"Categories: {categories}" if english else f"分类：{categories}")
     return "\n".join(lines)

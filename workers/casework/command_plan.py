@@ -37,9 +37,7 @@ SENDS_TEXT: dict[str, tuple[str, str]] = {
 }
 # A case in these states is finished for the complainant: mail from staff there would
 # contradict what they were told (withdrawn, closed, final). A reopen comes first where allowed.
-_FINISHED = frozenset(
-    {State.WITHDRAWN, State.CLOSED, State.NOT_ACCEPTED, State.REVIEW_RESOLVED}
-)
+_FINISHED = frozenset({State.WITHDRAWN, State.CLOSED, State.NOT_ACCEPTED, State.REVIEW_RESOLVED})
 
 
 @dataclass(frozen=True)
@@ -65,8 +63,9 @@ def command_effect(command: Command, state: State, *, reviewed: bool = False) ->
         refusal = Refusal("invalid_command", command.error_zh or command.error, command.error)
         return Outcome(command, False, state, refusal=refusal)
     if command.name in SENDS_TEXT and state in _FINISHED:
-        return Outcome(command, False, state, refusal=finished_refusal(command.name, state,
-                                                                      reviewed=reviewed))
+        return Outcome(
+            command, False, state, refusal=finished_refusal(command.name, state, reviewed=reviewed)
+        )
     if command.name == "close" and state == State.CLOSED:
         # Records the call-back (回访) when one is owed; the handler checks the live case and
         # otherwise refuses as the state machine does.
@@ -96,16 +95,20 @@ def finished_refusal(name: str, state: State, *, reviewed: bool = False) -> Refu
 
 def merged_refusal(name: str, into: str) -> Refusal:
     what_zh, what_en = SENDS_TEXT.get(name, (f"#{name}", f"#{name}"))
-    return Refusal("merged", f"案件已并入 {into}，不能{what_zh}；请在 {into} 上处理。",
-                   f"The case was merged into {into}; cannot {what_en}. Work on {into} instead.")
+    return Refusal(
+        "merged",
+        f"案件已并入 {into}，不能{what_zh}；请在 {into} 上处理。",
+        f"The case was merged into {into}; cannot {what_en}. Work on {into} instead.",
+    )
 
 
 def _worded(code: str, name: str, state: State) -> Refusal:
     zh, en = REFUSAL_MESSAGES[code]
     what_zh, what_en = SENDS_TEXT[name]
     state_zh, state_en = STATE_LABELS[state]
-    return Refusal(code, zh.format(trigger=what_zh, state=state_zh),
-                   en.format(trigger=what_en, state=state_en))
+    return Refusal(
+        code, zh.format(trigger=what_zh, state=state_zh), en.format(trigger=what_en, state=state_en)
+    )
 
 
 def _nothing_to_extend(state: State) -> Refusal:

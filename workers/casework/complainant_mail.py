@@ -22,8 +22,17 @@ from sqlmodel import Session
 
 from config.policy_staff import StaffMember, members_of
 from models import Case, Event
-from workers.clock import deadlines
 from workers.app import App
+from workers.casework.complainant_plan import ReactionKind, plan_reaction
+from workers.casework.extension import pending_extension
+from workers.casework.intent import Intent, complainant_intent
+from workers.casework.lifecycle import apply_trigger
+from workers.casework.review_window import review_deadline, review_window_open
+from workers.casework.transitions import Actor, State, Trigger
+from workers.clock import deadlines
+from workers.mail.parse import ParsedMail
+from workers.mail.quoting import strip_quoted
+from workers.mail.redact import staff_view
 from workers.outbound.letters import (
     Promise,
     format_day,
@@ -31,17 +40,8 @@ from workers.outbound.letters import (
     notify_complainant,
     stage_label,
 )
-from workers.casework.complainant_plan import ReactionKind, plan_reaction
 from workers.outbound.render import is_english
 from workers.outbound.staff_letters import notify_staff, staff_summary
-from workers.casework.intent import Intent, complainant_intent
-from workers.casework.lifecycle import apply_trigger
-from workers.mail.parse import ParsedMail
-from workers.mail.quoting import strip_quoted
-from workers.mail.redact import staff_view
-from workers.casework.extension import pending_extension
-from workers.casework.review_window import review_deadline, review_window_open
-from workers.casework.transitions import Actor, State, Trigger
 
 _DECLINE = re.compile(
     r"不同意|不接受|不能接受|拒绝|不可以|不行|反对|"
@@ -58,9 +58,10 @@ _QUESTION = re.compile(r"[?？吗]|为什么|怎么|\b(why|how|what|when)\b", re
 _GREETING = re.compile(r"^(您好|你好|hi|hello|dear\b.*|尊敬的.*)[\s,，!！:：。.]*$", re.IGNORECASE)
 _MAX_ANSWER_LINE = 40  # a consent is a short line; a longer one is a story for staff to read
 # The stage block of a late review request: nothing more is owed, say what is left to them.
-_WINDOW_PASSED = ("无，申请复查的期限已过；如有新的问题，请发送新的邮件",
-                  "none, the time to ask for a review has passed; for a new matter, please send "
-                  "a new mail")
+_WINDOW_PASSED = (
+    "无，申请复查的期限已过；如有新的问题，请发送新的邮件",
+    "none, the time to ask for a review has passed; for a new matter, please send a new mail",
+)
 
 # reason -> (title zh, title en, note zh, note en); notes are formatted with the values given.
 NOTICES: dict[str, tuple[str, str, str, str]] = {
@@ -135,9 +136,14 @@ def react_to_complainant(
     text = strip_quoted(mail.body_text)
     pending = pending_extension(session, case)
     reaction = plan_reaction(
-        State(case.status), intent.kind, result_sent=case.result_sent_at is not None,
-        review_decided=case.review_decided_at is not None, review_window_open=window_open,
-        extension_pending=pending is not None, consent=consent_answer(text))
+        State(case.status),
+        intent.kind,
+        result_sent=case.result_sent_at is not None,
+        review_decided=case.review_decided_at is not None,
+        review_window_open=window_open,
+        extension_pending=pending is not None,
+        consent=consent_answer(text),
+    )
     match reaction.kind:
         case ReactionKind.RECORD_RATING:
             return rate(session, case, intent, at)
@@ -146,23 +152,41 @@ def react_to_complainant(
         case ReactionKind.WITHDRAW:
             return withdraw(session, app, case, intent, reaction.notice, at, occasion)
         case ReactionKind.ANSWER_EXTENSION if pending is not None:
-            return answer_extension(session, app, case, pending, bool(reaction.agreed), at,
-                                    occasion)
+            return answer_extension(
+                session, app, case, pending, bool(reaction.agreed), at, occasion
+            )
         case ReactionKind.OPEN_REVIEW:
             return open_review(session, app, case, intent, reaction.notice, text, at, occasion)
         case ReactionKind.WINDOW_CLOSED:
-            return refuse_late_review(session, app, case, intent, reaction.notice, text, at,
-                                      occasion)
+            return refuse_late_review(
+                session, app, case, intent, reaction.notice, text, at, occasion
+            )
         case ReactionKind.SUPPLY_INFORMATION:
-            apply_trigger(session, app, case, Trigger.INFO_SUPPLIED, Actor.COMPLAINANT,
-                          by=case.complainant_email, at=at)
+            apply_trigger(
+                session,
+                app,
+                case,
+                Trigger.INFO_SUPPLIED,
+                Actor.COMPLAINANT,
+                by=case.complainant_email,
+                at=at,
+            )
             return tell_staff(session, app, case, reaction.notice, occasion, text)
         case ReactionKind.REVIEW_NOT_POSSIBLE:
-            return tell_staff(session, app, case, reaction.notice, occasion, text,
-                              evidence=intent.evidence, state=State(case.status))
+            return tell_staff(
+                session,
+                app,
+                case,
+                reaction.notice,
+                occasion,
+                text,
+                evidence=intent.evidence,
+                state=State(case.status),
+            )
         case ReactionKind.WITHDRAWAL_NOT_POSSIBLE:
-            return tell_staff(session, app, case, reaction.notice, occasion, text,
-                              evidence=intent.evidence)
+            return tell_staff(
+                session, app, case, reaction.notice, occasion, text, evidence=intent.evidence
+            )
         case ReactionKind.FILE_ONLY:
             return tell_staff(session, app, case, reaction.notice, occasion, text)
     raise ValueError(f"no way to carry out {reaction} on case {case.id}")
@@ -174,67 +198,139 @@ def answer_decision_final(
     """The review result is final: answer so, never reopen."""
     language = language_of(app, case.language)
     decided = app.calendar.format_date(case.review_decided_at, language)
-    outbound_id = notify_complainant(session, app, case, "decision_final", occasion=occasion,
-                                     at=at, context={"decided_at_text": decided},
-                                     written_by_staff=False)
+    outbound_id = notify_complainant(
+        session,
+        app,
+        case,
+        "decision_final",
+        occasion=occasion,
+        at=at,
+        context={"decided_at_text": decided},
+        written_by_staff=False,
+    )
     return [outbound_id] if outbound_id is not None else []
 
 
 def withdraw(
-    session: Session, app: App, case: Case, intent: Intent, notice: str, at: datetime,
+    session: Session,
+    app: App,
+    case: Case,
+    intent: Intent,
+    notice: str,
+    at: datetime,
     occasion: str,
 ) -> list[int]:
-    apply_trigger(session, app, case, Trigger.WITHDRAW, Actor.COMPLAINANT,
-                  by=case.complainant_email, at=at, reason=intent.evidence)
-    outbound_id = notify_complainant(session, app, case, "withdrawal_confirmed",
-                                     occasion=occasion, at=at, written_by_staff=False)
+    apply_trigger(
+        session,
+        app,
+        case,
+        Trigger.WITHDRAW,
+        Actor.COMPLAINANT,
+        by=case.complainant_email,
+        at=at,
+        reason=intent.evidence,
+    )
+    outbound_id = notify_complainant(
+        session, app, case, "withdrawal_confirmed", occasion=occasion, at=at, written_by_staff=False
+    )
     ids = [outbound_id] if outbound_id is not None else []
-    return ids + tell_staff(session, app, case, notice, occasion, "",
-                            evidence=intent.evidence)
+    return ids + tell_staff(session, app, case, notice, occasion, "", evidence=intent.evidence)
 
 
 def refuse_late_review(
-    session: Session, app: App, case: Case, intent: Intent, notice: str, text: str,
-    at: datetime, occasion: str,
+    session: Session,
+    app: App,
+    case: Case,
+    intent: Intent,
+    notice: str,
+    text: str,
+    at: datetime,
+    occasion: str,
 ) -> list[int]:
     """A review asked for after the window: recorded, and the complainant politely told."""
     sent = case.result_sent_at
     assert sent is not None  # the plan refuses a late review only of a result that was sent
     language = language_of(app, case.language)
     deadline = review_deadline(app, sent)
-    session.add(Event(case_id=case.id, at=at, actor=case.complainant_email[:64],
-                      kind="review_request_late",
-                      detail={"evidence": intent.evidence, "window_end": deadline.isoformat()}))
+    session.add(
+        Event(
+            case_id=case.id,
+            at=at,
+            actor=case.complainant_email[:64],
+            kind="review_request_late",
+            detail={"evidence": intent.evidence, "window_end": deadline.isoformat()},
+        )
+    )
     outbound_id = notify_complainant(
-        session, app, case, "review_window_closed", occasion=occasion, at=at,
-        written_by_staff=False, promise=Promise(None, *_WINDOW_PASSED),
-        context={"result_sent_text": app.calendar.format_date(sent, language),
-                 "review_deadline_text": app.calendar.format_date(deadline, language)})
+        session,
+        app,
+        case,
+        "review_window_closed",
+        occasion=occasion,
+        at=at,
+        written_by_staff=False,
+        promise=Promise(None, *_WINDOW_PASSED),
+        context={
+            "result_sent_text": app.calendar.format_date(sent, language),
+            "review_deadline_text": app.calendar.format_date(deadline, language),
+        },
+    )
     ids = [outbound_id] if outbound_id is not None else []
-    return ids + tell_staff(session, app, case, notice, occasion, text,
-                            evidence=intent.evidence, deadline=deadline)
+    return ids + tell_staff(
+        session, app, case, notice, occasion, text, evidence=intent.evidence, deadline=deadline
+    )
 
 
 def open_review(
-    session: Session, app: App, case: Case, intent: Intent, notice: str, text: str,
-    at: datetime, occasion: str,
+    session: Session,
+    app: App,
+    case: Case,
+    intent: Intent,
+    notice: str,
+    text: str,
+    at: datetime,
+    occasion: str,
 ) -> list[int]:
     """A timely review request: into review (from a closed case too), and receipt confirmed."""
     language = language_of(app, case.language)
-    apply_trigger(session, app, case, Trigger.REQUEST_REVIEW, Actor.COMPLAINANT,
-                  by=case.complainant_email, at=at, reason=intent.evidence)
+    apply_trigger(
+        session,
+        app,
+        case,
+        Trigger.REQUEST_REVIEW,
+        Actor.COMPLAINANT,
+        by=case.complainant_email,
+        at=at,
+        reason=intent.evidence,
+    )
     outbound_id = notify_complainant(
-        session, app, case, "review_ack", occasion=occasion, at=at, written_by_staff=False,
+        session,
+        app,
+        case,
+        "review_ack",
+        occasion=occasion,
+        at=at,
+        written_by_staff=False,
         context={"requested_at_text": app.calendar.format_datetime(at, language)},
-        promise=_review_ack_promise(session, app, case, at))
+        promise=_review_ack_promise(session, app, case, at),
+    )
     ids = [outbound_id] if outbound_id is not None else []
-    return ids + tell_staff(session, app, case, notice, occasion, text,
-                            evidence=intent.evidence, days=app.policy.sla.review_ack_working_days)
+    return ids + tell_staff(
+        session,
+        app,
+        case,
+        notice,
+        occasion,
+        text,
+        evidence=intent.evidence,
+        days=app.policy.sla.review_ack_working_days,
+    )
 
 
 def _review_ack_promise(session: Session, app: App, case: Case, at: datetime) -> Promise:
     due = deadlines.next_date(session, app, case) or app.calendar.add_working_days(
-        at, app.policy.sla.review_ack_working_days)
+        at, app.policy.sla.review_ack_working_days
+    )
     return Promise(due, "受理复查的最迟日期", "the latest date we take up the review")
 
 
@@ -243,9 +339,15 @@ def rate(session: Session, case: Case, intent: Intent, at: datetime) -> list[int
     session.add(case)
     # The call-back (回访) exists to record satisfaction: their own rating is that record.
     deadlines.callback_done(session, case, at)
-    session.add(Event(case_id=case.id, at=at, actor=case.complainant_email[:64],
-                      kind="satisfaction_recorded",
-                      detail={"score": intent.score, "evidence": intent.evidence}))
+    session.add(
+        Event(
+            case_id=case.id,
+            at=at,
+            actor=case.complainant_email[:64],
+            kind="satisfaction_recorded",
+            detail={"score": intent.score, "evidence": intent.evidence},
+        )
+    )
     return []
 
 
@@ -265,7 +367,12 @@ def consent_answer(text: str) -> bool | None:
 
 
 def answer_extension(
-    session: Session, app: App, case: Case, request: Event, agreed: bool, at: datetime,
+    session: Session,
+    app: App,
+    case: Case,
+    request: Event,
+    agreed: bool,
+    at: datetime,
     occasion: str,
 ) -> list[int]:
     days = int(request.detail["days"])
@@ -275,19 +382,41 @@ def answer_extension(
             new_due = deadlines.extend(session, app, case, days, at)
         except ValueError:  # the decision deadline ended meanwhile
             new_due = None
-    session.add(Event(case_id=case.id, at=at, actor=case.complainant_email[:64],
-                      kind="extension_answered",
-                      detail={"agreed": agreed, "days": days, "requested_by": request.actor,
-                              "due": new_due.isoformat() if new_due else None}))
+    session.add(
+        Event(
+            case_id=case.id,
+            at=at,
+            actor=case.complainant_email[:64],
+            kind="extension_answered",
+            detail={
+                "agreed": agreed,
+                "days": days,
+                "requested_by": request.actor,
+                "due": new_due.isoformat() if new_due else None,
+            },
+        )
+    )
     language = language_of(app, case.language)
     outbound_id = notify_complainant(
-        session, app, case, "extension_answered", occasion=occasion, at=at,
+        session,
+        app,
+        case,
+        "extension_answered",
+        occasion=occasion,
+        at=at,
         written_by_staff=False,
-        context={"agreed": agreed, "days": days,
-                 "new_date_text": format_day(app, new_due, language)})
+        context={
+            "agreed": agreed,
+            "days": days,
+            "new_date_text": format_day(app, new_due, language),
+        },
+    )
     ids = [outbound_id] if outbound_id is not None else []
-    reason = ("extension_agreed" if new_due else "extension_not_applied") if agreed else (
-        "extension_declined")
+    reason = (
+        ("extension_agreed" if new_due else "extension_not_applied")
+        if agreed
+        else ("extension_declined")
+    )
     due_text = format_day(app, new_due, language_of(app, app.policy.default_language))
     return ids + tell_staff(session, app, case, reason, occasion, "", days=days, due=due_text)
 
@@ -305,7 +434,12 @@ def notice_recipients(app: App, case: Case) -> list[StaffMember]:
 
 
 def tell_staff(
-    session: Session, app: App, case: Case, reason: str, occasion: str, message: str,
+    session: Session,
+    app: App,
+    case: Case,
+    reason: str,
+    occasion: str,
+    message: str,
     **values: Any,
 ) -> list[int]:
     """A staff_followup_notice about this mail to whoever handles the case.
@@ -319,16 +453,26 @@ def tell_staff(
     if isinstance(values.get("deadline"), datetime):
         values["deadline"] = format_day(app, values["deadline"], language)
     english = is_english(language)
-    context = {"title": title_en if english else title_zh,
-               "note": (note_en if english else note_zh).format(**values), "message": message,
-               "summary": staff_summary(session, app, case, language)}
+    context = {
+        "title": title_en if english else title_zh,
+        "note": (note_en if english else note_zh).format(**values),
+        "message": message,
+        "summary": staff_summary(session, app, case, language),
+    }
     ids = []
     for member in notice_recipients(app, case):
         view = staff_view(app, case, member, language)
         seen = {**context, "note": view(context["note"]), "message": view(message)}
-        outbound_id = notify_staff(session, app, case, member, "staff_followup_notice",
-                                   occasion=f"{occasion}:{reason}", language=language,
-                                   context=seen)
+        outbound_id = notify_staff(
+            session,
+            app,
+            case,
+            member,
+            "staff_followup_notice",
+            occasion=f"{occasion}:{reason}",
+            language=language,
+            context=seen,
+        )
         if outbound_id is not None:
             ids.append(outbound_id)
     return ids

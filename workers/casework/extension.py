@@ -23,6 +23,9 @@ def pending_extension(session: Session, case: Case) -> Event | None:
     if State(case.status) not in _EXTENDABLE:
         return None
     last = session.execute(
-        select(Event).where(Event.case_id == case.id, Event.kind.in_(_EXTENSION_EVENTS))
-        .order_by(Event.id.desc()).limit(1)).scalar_one_or_none()
+        select(Event)
+        .where(Event.case_id == case.id, Event.kind.in_(_EXTENSION_EVENTS))
+        .order_by(Event.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
     return last if last is not None and last.kind == "extension_requested" else None

@@ -14,10 +14,10 @@ from config.policy_auth import StaffAuthPolicy
 from models import RawMessage
 from workers.app import App
 from workers.casework.complainant_mail import react_to_complainant
-from workers.intake.correlate import Correlation
-from workers.mail.parse import ParsedMail
 from workers.casework.staff_auth import StaffAuth, authorize
 from workers.casework.staff_mail import read_commands, run_staff_mail
+from workers.intake.correlate import Correlation
+from workers.mail.parse import ParsedMail
 
 
 def auth_policy(app: App) -> StaffAuthPolicy:
@@ -26,9 +26,15 @@ def auth_policy(app: App) -> StaffAuthPolicy:
 
 def authorize_sender(app: App, correlation: Correlation, mail: ParsedMail) -> StaffAuth:
     """Whether this mail on its case speaks for a member of staff (workers.casework.staff_auth)."""
-    return authorize(mail, correlation, app.policy.staff, auth_policy(app),
-                     intake_address=app.settings.intake_address, secret=app.secret,
-                     case_prefix=app.policy.case_number_prefix)
+    return authorize(
+        mail,
+        correlation,
+        app.policy.staff,
+        auth_policy(app),
+        intake_address=app.settings.intake_address,
+        secret=app.secret,
+        case_prefix=app.policy.case_number_prefix,
+    )
 
 
 def sender_role(auth: StaffAuth, mail: ParsedMail, case_complainant: str) -> str:
@@ -43,7 +49,11 @@ def sender_role(auth: StaffAuth, mail: ParsedMail, case_complainant: str) -> str
 
 
 def react_to_follow_up(
-    session: Session, app: App, correlation: Correlation, mail: ParsedMail, raw: RawMessage,
+    session: Session,
+    app: App,
+    correlation: Correlation,
+    mail: ParsedMail,
+    raw: RawMessage,
     auth: StaffAuth | None = None,
 ) -> list[int]:
     case = correlation.case

@@ -203,12 +203,29 @@ def _rating(text: str) -> Intent | None:
 # -- reasons against a result ------------------------------------------------------------------
 
 DISAGREEMENT_CUES = _cues(
-    r"不(太|大|是很|怎么|够)?满意?", r"不同意", r"不认可", r"不接受", r"不能接受", r"无法接受",
-    r"不合理", r"不公平", r"不公正", r"不属实", r"不符合?事实", r"不对", r"(有|是)?错(的|误)",
+    r"不(太|大|是很|怎么|够)?满意?",
+    r"不同意",
+    r"不认可",
+    r"不接受",
+    r"不能接受",
+    r"无法接受",
+    r"不合理",
+    r"不公平",
+    r"不公正",
+    r"不属实",
+    r"不符合?事实",
+    r"不对",
+    r"(有|是)?错(的|误)",
     r"(没有?|未|并未|尚未|还没有?)(解决|收到|到账|退款|退货|处理|修好|联系)",
     r"\bnot (\w+ ){0,2}(satisfied|happy|acceptable|resolved|fair|true|correct|right)\b",
-    r"\b(dis|un)satisfied\b", r"\bdisagree", r"(?<!nothing )\bwrong\b", r"\bunfair\b",
-    r"\bunacceptable\b", r"\bincorrect\b", r"\buntrue\b", r"\bmistaken?\b",
+    r"\b(dis|un)satisfied\b",
+    r"\bdisagree",
+    r"(?<!nothing )\bwrong\b",
+    r"\bunfair\b",
+    r"\bunacceptable\b",
+    r"\bincorrect\b",
+    r"\buntrue\b",
+    r"\bmistaken?\b",
     r"\b(never|not|hasn't|haven't|didn't|wasn't)\b(\s+\w+)?\s+"
     r"(refunded|received|arrived|paid|fixed|repaired|replaced|contacted|resolved)\b",
 )
@@ -285,5 +302,7 @@ def _content(text: str) -> bool:
 
 
 def _substantive(text: str) -> bool:
-    return (len(_CJK.findall(text)) >= _MIN_CJK
-            or len(_LATIN_WORD.findall(_CJK.sub(" ", text))) >= _MIN_WORDS)
+    return (
+        len(_CJK.findall(text)) >= _MIN_CJK
+        or len(_LATIN_WORD.findall(_CJK.sub(" ", text))) >= _MIN_WORDS
+    )

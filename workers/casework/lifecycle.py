@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlmodel import Session
 
 from models import Case, Event
-from workers.clock import deadlines
 from workers.app import App
 from workers.casework.transitions import Actor, State, Step, Trigger, apply
+from workers.clock import deadlines
 
 # Entering these ends the case for the clock and the reports (a staff reopen clears it).
 _ENDED = frozenset({State.NOT_ACCEPTED, State.CLOSED, State.WITHDRAWN})
@@ -45,9 +45,17 @@ def apply_trigger(
         detail = {"trigger": step.trigger.value, "actor_role": actor.value}
         if reason:
             detail["reason"] = reason
-        session.add(Event(case_id=case.id, at=at, actor=by[:64], kind="status_changed",
-                          from_status=step.source.value, to_status=step.target.value,
-                          detail=detail))
+        session.add(
+            Event(
+                case_id=case.id,
+                at=at,
+                actor=by[:64],
+                kind="status_changed",
+                from_status=step.source.value,
+                to_status=step.target.value,
+                detail=detail,
+            )
+        )
     case.updated_at = at
     session.add(case)
     session.flush()
@@ -80,6 +88,7 @@ def system_transition(
     Raises `TransitionRefused` when the case moved meanwhile (e.g. a review was requested
     just before the window closed): the scheduler then skips the case.
     """
-    apply_trigger(session, app, case, trigger, Actor.SYSTEM, by="system", at=at,
-                  reason="deadline passed")
+    apply_trigger(
+        session, app, case, trigger, Actor.SYSTEM, by="system", at=at, reason="deadline passed"
+    )
     return []

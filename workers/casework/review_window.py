@@ -16,8 +16,7 @@ from workers.casework.transitions import State
 
 def review_deadline(app: App, result_sent_at: datetime) -> datetime:
     """The last moment the complainant may ask for a review of a result sent then."""
-    return app.calendar.add_working_days(result_sent_at,
-                                         app.policy.sla.review_window_working_days)
+    return app.calendar.add_working_days(result_sent_at, app.policy.sla.review_window_working_days)
 
 
 def review_window_open(app: App, case: Case, at: datetime) -> bool:

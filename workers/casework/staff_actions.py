@@ -20,8 +20,16 @@ from sqlmodel import Session
 
 from config.policy_staff import StaffMember, members_of
 from models import Case, Deadline, DeadlineState, Event, OutboxStatus
-from workers.clock import deadlines
 from workers.app import App
+from workers.casework.command_parse import Command, message_for
+from workers.casework.command_plan import command_trigger, merged_refusal
+from workers.casework.extension import pending_extension
+from workers.casework.lifecycle import apply_trigger
+from workers.casework.review_window import review_deadline
+from workers.casework.transitions import Actor, Refusal, State, TransitionRefused, apply
+from workers.clock import deadlines
+from workers.clock.rules import extended_due
+from workers.mail.parse import ParsedMail
 from workers.outbound.letters import (
     Promise,
     format_day,
@@ -31,16 +39,8 @@ from workers.outbound.letters import (
 )
 from workers.outbound.render import is_english
 from workers.outbound.staff_letters import notify_staff, staff_summary
-from workers.clock.rules import extended_due
-from workers.casework.command_parse import Command, message_for
-from workers.casework.command_plan import command_trigger, merged_refusal
-from workers.casework.lifecycle import apply_trigger
-from workers.triage.staff_notice import queue_leadership_notice
-from workers.mail.parse import ParsedMail
-from workers.casework.extension import pending_extension
-from workers.casework.review_window import review_deadline
 from workers.triage.route_case import leadership_due
-from workers.casework.transitions import Actor, Refusal, State, TransitionRefused, apply
+from workers.triage.staff_notice import queue_leadership_notice
 
 TRANSITION_MAIL = {
     "accept": "acceptance", "reject": "not_accepted", "need-info": "need_info",
@@ -121,15 +121,30 @@ def _transition(run: Run, index: int, command: Command) -> str:
     trigger = command_trigger(command)
     assert trigger is not None
     reason = command.args[0] if command.name == "reject" else ""
-    apply_trigger(run.session, run.app, run.case, trigger, Actor.STAFF, by=run.member.id,
-                  at=run.at, reason=reason)
+    apply_trigger(
+        run.session,
+        run.app,
+        run.case,
+        trigger,
+        Actor.STAFF,
+        by=run.member.id,
+        at=run.at,
+        reason=reason,
+    )
     kind = TRANSITION_MAIL.get(command.name)
     if kind is None:
         return ""
     context, promise = _mail_context(run, command, kind)
-    outbound_id = notify_complainant(run.session, run.app, run.case, kind,
-                                     occasion=_occasion(run, index), at=run.at,
-                                     context=context, promise=promise)
+    outbound_id = notify_complainant(
+        run.session,
+        run.app,
+        run.case,
+        kind,
+        occasion=_occasion(run, index),
+        at=run.at,
+        context=context,
+        promise=promise,
+    )
     return _mailed(run, kind, outbound_id)
 
 
@@ -150,15 +165,22 @@ def _close(run: Run, index: int, command: Command) -> str:
     window = review_deadline(run.app, case.result_sent_at or at)
     if at <= window:
         day = format_day(run.app, window, run.language)
-        parts.append(run.say(f"复查期限至 {day}，期内投诉人申请复查的，案件将进入复查",
-                             f"the complainant may still ask for a review until {day}; "
-                             "a timely request reopens the case into review"))
+        parts.append(
+            run.say(
+                f"复查期限至 {day}，期内投诉人申请复查的，案件将进入复查",
+                f"the complainant may still ask for a review until {day}; "
+                "a timely request reopens the case into review",
+            )
+        )
     callback = deadlines.callback_due(run.session, case)
     if callback is not None:
         due = run.app.calendar.format_datetime(callback, run.language)
-        parts.append(run.say(f"请于 {due} 前回访投诉人，完成后回复 #结案 记录",
-                             f"call the complainant back by {due}, then reply #close to "
-                             "record it"))
+        parts.append(
+            run.say(
+                f"请于 {due} 前回访投诉人，完成后回复 #结案 记录",
+                f"call the complainant back by {due}, then reply #close to record it",
+            )
+        )
     return run.say("；".join(parts), "; ".join(parts))
 
 
@@ -185,15 +207,22 @@ def _mail_context(run: Run, command: Command, kind: str) -> tuple[dict[str, Any]
 
 
 def _reply(run: Run, index: int, command: Command) -> str:
-    outbound_id = notify_complainant(run.session, run.app, run.case, "progress",
-                                     occasion=_occasion(run, index), at=run.at,
-                                     context={"message": message_for(command, run.text)})
+    outbound_id = notify_complainant(
+        run.session,
+        run.app,
+        run.case,
+        "progress",
+        occasion=_occasion(run, index),
+        at=run.at,
+        context={"message": message_for(command, run.text)},
+    )
     return _mailed(run, "progress", outbound_id)
 
 
 def record(run: Run, kind: str, **detail: Any) -> None:
-    run.session.add(Event(case_id=run.case.id, at=run.at, actor=run.member.id, kind=kind,
-                          detail=detail))
+    run.session.add(
+        Event(case_id=run.case.id, at=run.at, actor=run.member.id, kind=kind, detail=detail)
+    )
 
 
 def _note(run: Run, index: int, command: Command) -> str:
@@ -215,11 +244,13 @@ def _assign(run: Run, index: int, command: Command) -> str:
         case.assigned_group, case.assignee = group.id, None
         told = [m for m in members_of(policy.staff, group.id) if m.on_duty]
     else:  # the policy lists no staff or groups, so parsing could not check the id
-        raise run.refuse("no_such_assignee", f"没有小组或工作人员「{target}」。",
-                         f"There is no group or staff member '{target}'.")
+        raise run.refuse(
+            "no_such_assignee",
+            f"没有小组或工作人员「{target}」。",
+            f"There is no group or staff member '{target}'.",
+        )
     run.session.add(case)
-    record(run, "assigned", group=case.assigned_group, assignee=case.assignee,
-           previous=previous)
+    record(run, "assigned", group=case.assigned_group, assignee=case.assignee, previous=previous)
     for other in told:
         if other.id != run.member.id:
             _notice_assigned(run, index, other)
@@ -232,11 +263,20 @@ def _notice_assigned(run: Run, index: int, member: StaffMember) -> None:
     zh = f"{run.member.name}将案件 {run.case.number} 转给您办理。"
     en = f"{run.member.name} handed case {run.case.number} to you."
     outbound_id = notify_staff(
-        run.session, run.app, run.case, member, "staff_followup_notice",
-        occasion=_occasion(run, index), language=language,
-        context={"title": "Case handed to you" if is_english(language) else "案件转办",
-                 "note": en if is_english(language) else zh, "message": "",
-                 "summary": staff_summary(run.session, run.app, run.case, language)})
+        run.session,
+        run.app,
+        run.case,
+        member,
+        "staff_followup_notice",
+        occasion=_occasion(run, index),
+        language=language,
+        context={
+            "title": "Case handed to you" if is_english(language) else "案件转办",
+            "note": en if is_english(language) else zh,
+            "message": "",
+            "summary": staff_summary(run.session, run.app, run.case, language),
+        },
+    )
     if outbound_id is not None:
         run.outbound.append(outbound_id)
 
@@ -270,23 +310,39 @@ def _merge(run: Run, index: int, command: Command) -> str:
     if target is None:
         raise run.refuse("no_such_case", f"没有案件 {number}。", f"There is no case {number}.")
     if target.id == case.id:
-        raise run.refuse("same_case", "不能把案件并入它自己。", "A case cannot be merged into itself.")
+        raise run.refuse(
+            "same_case", "不能把案件并入它自己。", "A case cannot be merged into itself."
+        )
     if case.merged_into:
         into = case.merged_into
-        raise run.refuse("already_merged", f"本案件已并入 {into}。",
-                         f"This case is already merged into {into}.")
+        raise run.refuse(
+            "already_merged", f"本案件已并入 {into}。", f"This case is already merged into {into}."
+        )
     if target.merged_into:  # merging into it would hide this case one step further away
         into = target.merged_into
-        raise run.refuse("target_merged", f"案件 {number} 已并入 {into}，请并入 {into}。",
-                         f"Case {number} is merged into {into}; merge into {into} instead.")
+        raise run.refuse(
+            "target_merged",
+            f"案件 {number} 已并入 {into}，请并入 {into}。",
+            f"Case {number} is merged into {into}; merge into {into} instead.",
+        )
     if target.status == State.WITHDRAWN:
-        raise run.refuse("target_withdrawn", f"案件 {number} 已被投诉人撤回，不能并入。",
-                         f"Case {number} was withdrawn by its complainant; nothing can join it.")
+        raise run.refuse(
+            "target_withdrawn",
+            f"案件 {number} 已被投诉人撤回，不能并入。",
+            f"Case {number} was withdrawn by its complainant; nothing can join it.",
+        )
     case.merged_into = target.number
     run.session.add(case)
     record(run, "merged_into", into=target.number)
-    run.session.add(Event(case_id=target.id, at=run.at, actor=run.member.id,
-                          kind="case_merged", detail={"from": case.number}))
+    run.session.add(
+        Event(
+            case_id=target.id,
+            at=run.at,
+            actor=run.member.id,
+            kind="case_merged",
+            detail={"from": case.number},
+        )
+    )
     return run.say(f"已并入 {target.number}", f"merged into {target.number}")
 
 
@@ -306,31 +362,54 @@ def _extend(run: Run, index: int, command: Command) -> str:
     app, case = run.app, run.case
     due = decision_due(run.session, case)
     if due is None:
-        raise run.refuse("no_decision_deadline",
-                         "当前没有正在计时的处理决定期限，无需延期。",
-                         "No decision deadline is running; there is nothing to extend.")
+        raise run.refuse(
+            "no_decision_deadline",
+            "当前没有正在计时的处理决定期限，无需延期。",
+            "No decision deadline is running; there is nothing to extend.",
+        )
     if app.policy.sla.extension_needs_consent:
         proposed = extended_due(due, days, app.calendar)
-        record(run, "extension_requested", days=days, reason=reason,
-               proposed_due=proposed.isoformat())
+        record(
+            run, "extension_requested", days=days, reason=reason, proposed_due=proposed.isoformat()
+        )
         consent, new_date = True, proposed
     else:
         new_date = deadlines.extend(run.session, app, case, days, run.at)
-        record(run, "extension_granted", days=days, reason=reason, due=new_date.isoformat(),
-               consent="not needed")
+        record(
+            run,
+            "extension_granted",
+            days=days,
+            reason=reason,
+            due=new_date.isoformat(),
+            consent="not needed",
+        )
         consent = False
     language = language_of(app, case.language)
     outbound_id = notify_complainant(
-        run.session, app, case, "extension_request", occasion=_occasion(run, index), at=run.at,
-        context={"days": days, "reason": reason, "consent_needed": consent,
-                 "new_date_text": format_day(app, new_date, language)},
-        promise=None if consent else Promise(new_date, *_EXTENDED))
+        run.session,
+        app,
+        case,
+        "extension_request",
+        occasion=_occasion(run, index),
+        at=run.at,
+        context={
+            "days": days,
+            "reason": reason,
+            "consent_needed": consent,
+            "new_date_text": format_day(app, new_date, language),
+        },
+        promise=None if consent else Promise(new_date, *_EXTENDED),
+    )
     mailed = _mailed(run, "extension_request", outbound_id)
     if consent:
-        return run.say(f"{mailed}，待投诉人同意后期限顺延 {days} 个工作日",
-                       f"{mailed}; the deadline moves {days} working days once they agree")
-    return run.say(f"期限已延至 {format_day(app, new_date, run.language)}；{mailed}",
-                   f"deadline now {format_day(app, new_date, run.language)}; {mailed}")
+        return run.say(
+            f"{mailed}，待投诉人同意后期限顺延 {days} 个工作日",
+            f"{mailed}; the deadline moves {days} working days once they agree",
+        )
+    return run.say(
+        f"期限已延至 {format_day(app, new_date, run.language)}；{mailed}",
+        f"deadline now {format_day(app, new_date, run.language)}; {mailed}",
+    )
 
 
 def _consent(run: Run, index: int, command: Command) -> str:
@@ -339,36 +418,62 @@ def _consent(run: Run, index: int, command: Command) -> str:
     app, case = run.app, run.case
     request = pending_extension(run.session, case)
     if request is None:
-        raise run.refuse("no_extension_request", "没有等待投诉人答复的延期申请。",
-                         "No extension request is waiting for the complainant's answer.")
+        raise run.refuse(
+            "no_extension_request",
+            "没有等待投诉人答复的延期申请。",
+            "No extension request is waiting for the complainant's answer.",
+        )
     days = int(request.detail["days"])
     try:
         new_due = deadlines.extend(run.session, app, case, days, run.at)
     except ValueError:  # the decision deadline ended since the request
-        raise run.refuse("no_decision_deadline", "当前没有正在计时的处理决定期限，无法延期。",
-                         "No decision deadline is running; the extension cannot apply.") from None
+        raise run.refuse(
+            "no_decision_deadline",
+            "当前没有正在计时的处理决定期限，无法延期。",
+            "No decision deadline is running; the extension cannot apply.",
+        ) from None
     how = command.args[-1] if command.args else ""
-    record(run, "extension_answered", agreed=True, days=days, requested_by=request.actor,
-           due=new_due.isoformat(), recorded_by=run.member.id, how=how)
+    record(
+        run,
+        "extension_answered",
+        agreed=True,
+        days=days,
+        requested_by=request.actor,
+        due=new_due.isoformat(),
+        recorded_by=run.member.id,
+        how=how,
+    )
     language = language_of(app, case.language)
     outbound_id = notify_complainant(
-        run.session, app, case, "extension_answered", occasion=_occasion(run, index), at=run.at,
+        run.session,
+        app,
+        case,
+        "extension_answered",
+        occasion=_occasion(run, index),
+        at=run.at,
         context={"agreed": True, "days": days, "new_date_text": format_day(app, new_due, language)},
-        promise=Promise(new_due, *_EXTENDED))
+        promise=Promise(new_due, *_EXTENDED),
+    )
     mailed = _mailed(run, "extension_answered", outbound_id)
-    return run.say(f"期限已延至 {format_day(app, new_due, run.language)}；{mailed}",
-                   f"deadline now {format_day(app, new_due, run.language)}; {mailed}")
+    return run.say(
+        f"期限已延至 {format_day(app, new_due, run.language)}；{mailed}",
+        f"deadline now {format_day(app, new_due, run.language)}; {mailed}",
+    )
 
 
 def decision_due(session: Session, case: Case) -> datetime | None:
     """The due moment of the case's running decision deadline (what `#extend` moves)."""
     return session.execute(
-        select(Deadline.due_at).where(Deadline.case_id == case.id, Deadline.kind == "decision",
-                                      Deadline.closed_at.is_(None),
-                                      Deadline.state.in_((DeadlineState.PENDING,
-                                                          DeadlineState.PAUSED,
-                                                          DeadlineState.MISSED)))
-        .order_by(Deadline.id.desc()).limit(1)).scalar_one_or_none()
+        select(Deadline.due_at)
+        .where(
+            Deadline.case_id == case.id,
+            Deadline.kind == "decision",
+            Deadline.closed_at.is_(None),
+            Deadline.state.in_((DeadlineState.PENDING, DeadlineState.PAUSED, DeadlineState.MISSED)),
+        )
+        .order_by(Deadline.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 Handler = Callable[[Run, int, Command], str]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from config.policy_auth import StaffAuthPolicy
 from config.policy_staff import StaffMember, staff_by_email
-from workers.mail.casenumbers import case_tags
 from workers.intake.correlate import Correlation
+from workers.mail.casenumbers import case_tags
 from workers.mail.parse import ParsedMail, addresses
 from workers.mail.tokens import read_reply_address
 
@@ -32,7 +32,10 @@ _BULK = {"bulk", "junk", "list"}
 
 # code -> (zh, en). `ok_*` codes allow; the others refuse.
 REASONS: dict[str, tuple[str, str]] = {
-    "ok_token": ("已验证：回复地址为您本人的签名地址。", "verified: sent to your signed reply address."),
+    "ok_token": (
+        "已验证：回复地址为您本人的签名地址。",
+        "verified: sent to your signed reply address.",
+    ),
     "ok_authenticated": (
         "已验证：收件服务器确认了发件域名（DKIM/SPF）。",
         "verified: our receiving server vouched for your domain (DKIM/SPF).",
@@ -123,8 +126,11 @@ def authorize(
     senders = addresses(", ".join(mail.headers.get("from", []))) or [mail.from_addr]
     if member is None:
         named = _staff_named(staff, mail.headers.get("from", []))
-        return _verdict("impostor", None, sender=mail.from_addr) if named else _verdict(
-            "not_staff", None)
+        return (
+            _verdict("impostor", None, sender=mail.from_addr)
+            if named
+            else _verdict("not_staff", None)
+        )
     if len(set(senders)) > 1:
         return _verdict("several_senders", member)
     if is_auto_generated(mail.headers):
@@ -240,6 +246,11 @@ def parse_authentication_results(value: str) -> tuple[str, list[AuthResult]]:
         if not pairs:
             continue  # "none": no results
         (method, result), props = pairs[0], pairs[1:]
-        results.append(AuthResult(method.lower().split("/")[0], result.strip('"').lower(),
-                                  {k.lower(): v for k, v in props}))
+        results.append(
+            AuthResult(
+                method.lower().split("/")[0],
+                result.strip('"').lower(),
+                {k.lower(): v for k, v in props},
+            )
+        )
     return server, results

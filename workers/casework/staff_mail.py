@@ -22,8 +22,6 @@ from sqlmodel import Session
 
 from models import Case, Event
 from workers.app import App
-from workers.outbound.letters import language_of
-from workers.outbound.staff_letters import notify_staff, staff_summary
 from workers.casework.command_parse import (
     CommandMail,
     help_text,
@@ -31,10 +29,12 @@ from workers.casework.command_parse import (
     vocabulary_of,
 )
 from workers.casework.command_plan import Outcome, plan
-from workers.mail.parse import ParsedMail, detect_language
 from workers.casework.staff_actions import HANDLERS, Run, record, state_text
 from workers.casework.staff_auth import StaffAuth
 from workers.casework.transitions import State, TransitionRefused
+from workers.mail.parse import ParsedMail, detect_language
+from workers.outbound.letters import language_of
+from workers.outbound.staff_letters import notify_staff, staff_summary
 
 _HAN = re.compile(r"[\u3400-\u9fff]")
 
@@ -68,8 +68,14 @@ def staff_language(app: App, mail: ParsedMail, commands: CommandMail) -> str:
 
 
 def run_staff_mail(
-    session: Session, app: App, case: Case, mail: ParsedMail, at: datetime, occasion: str,
-    auth: StaffAuth, commands: CommandMail,
+    session: Session,
+    app: App,
+    case: Case,
+    mail: ParsedMail,
+    at: datetime,
+    occasion: str,
+    auth: StaffAuth,
+    commands: CommandMail,
 ) -> list[int]:
     """Apply (or refuse) the commands of one staff mail; the outbound ids it queued."""
     if not auth.allowed:
@@ -107,17 +113,33 @@ def execute(run: Run, index: int, outcome: Outcome) -> Done:
 
 def send_transcript(run: Run, done: list[Done], help_text: str) -> None:
     outbound_id = notify_staff(
-        run.session, run.app, run.case, run.member, "staff_transcript", occasion=run.occasion,
+        run.session,
+        run.app,
+        run.case,
+        run.member,
+        "staff_transcript",
+        occasion=run.occasion,
         language=run.language,
-        context={"results": [d.as_dict() for d in done], "auth_refused": "",
-                 "summary": staff_summary(run.session, run.app, run.case, run.language),
-                 "help_text": help_text},
-        in_reply_to=run.mail.message_id, references=_thread(run.mail))
+        context={
+            "results": [d.as_dict() for d in done],
+            "auth_refused": "",
+            "summary": staff_summary(run.session, run.app, run.case, run.language),
+            "help_text": help_text,
+        },
+        in_reply_to=run.mail.message_id,
+        references=_thread(run.mail),
+    )
     if outbound_id is not None:
         run.outbound.append(outbound_id)
-    record(run, "staff_commands", message_id=run.mail.message_id, language=run.language,
-           commands=[d.as_dict() for d in done], state=run.case.status,
-           transcript_outbound_id=outbound_id)
+    record(
+        run,
+        "staff_commands",
+        message_id=run.mail.message_id,
+        language=run.language,
+        commands=[d.as_dict() for d in done],
+        state=run.case.status,
+        transcript_outbound_id=outbound_id,
+    )
 
 
 def _thread(mail: ParsedMail) -> list[str]:
@@ -125,25 +147,52 @@ def _thread(mail: ParsedMail) -> list[str]:
 
 
 def refuse_mail(
-    session: Session, app: App, case: Case, mail: ParsedMail, at: datetime, occasion: str,
-    auth: StaffAuth, commands: CommandMail,
+    session: Session,
+    app: App,
+    case: Case,
+    mail: ParsedMail,
+    at: datetime,
+    occasion: str,
+    auth: StaffAuth,
+    commands: CommandMail,
 ) -> list[int]:
     """Log a refused command mail; tell the staff member whose address it used, why."""
     lines = [c.line for c in commands.commands]
-    session.add(Event(case_id=case.id, at=at, actor=mail.from_addr[:64],
-                      kind="staff_auth_refused",
-                      detail={"code": auth.code, "reason": auth.en, "reason_zh": auth.zh,
-                              "from": mail.from_addr, "message_id": mail.message_id,
-                              "commands": lines}))
+    session.add(
+        Event(
+            case_id=case.id,
+            at=at,
+            actor=mail.from_addr[:64],
+            kind="staff_auth_refused",
+            detail={
+                "code": auth.code,
+                "reason": auth.en,
+                "reason_zh": auth.zh,
+                "from": mail.from_addr,
+                "message_id": mail.message_id,
+                "commands": lines,
+            },
+        )
+    )
     # An impostor's address is not ours to write to; an automatic mail is never answered.
     if auth.staff is None or auth.code == "auto_generated":
         return []
     language = staff_language(app, mail, commands)
     outbound_id = notify_staff(
-        session, app, case, auth.staff, "staff_transcript", occasion=occasion,
+        session,
+        app,
+        case,
+        auth.staff,
+        "staff_transcript",
+        occasion=occasion,
         language=language,
-        context={"results": [{"line": line} for line in lines],
-                 "auth_refused": auth.text(language),
-                 "summary": staff_summary(session, app, case, language), "help_text": ""},
-        in_reply_to=mail.message_id, references=_thread(mail))
+        context={
+            "results": [{"line": line} for line in lines],
+            "auth_refused": auth.text(language),
+            "summary": staff_summary(session, app, case, language),
+            "help_text": "",
+        },
+        in_reply_to=mail.message_id,
+        references=_thread(mail),
+    )
     return [outbound_id] if outbound_id is not None else []

@@ -287,4 +287,3 @@ def _open_refusal_code(state: State, trigger: Trigger) -> str:
     if trigger in {Trigger.REVIEW_ACCEPT, Trigger.REVIEW_RESULT}:
         return "no_review_requested"
     return "result_sent" if state in _RESULT_SENT else "not_allowed"
-

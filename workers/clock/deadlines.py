@@ -62,15 +62,18 @@ def on_case_opened(session: Session, app: App, case: Case, at: datetime) -> None
     cost more than the rest of this function.
     """
     cal, sla = app.calendar, app.policy.sla
-    rows = [_opening_values(cal, sla, case, kind, at)
-            for kind in (Kind.FIRST_FEEDBACK, Kind.ONE_MONTH)]
+    rows = [
+        _opening_values(cal, sla, case, kind, at) for kind in (Kind.FIRST_FEEDBACK, Kind.ONE_MONTH)
+    ]
     # What open_case left pending (its case_opened event) goes first, as the autoflush of an
     # ORM query would do: event ids keep the order the case history is shown in.
     session.flush()
     written = set(session.execute(_insert_new_deadlines(session), rows).scalars())
-    events = [_event_values(row, at, "deadline_opened",
-                            due_at=cal.local(row["due_at"]).isoformat())
-              for row in rows if row["kind"] in written]
+    events = [
+        _event_values(row, at, "deadline_opened", due_at=cal.local(row["due_at"]).isoformat())
+        for row in rows
+        if row["kind"] in written
+    ]
     if events:
         session.execute(_INSERT_EVENT, events)
 
@@ -81,8 +84,9 @@ def on_steps(session: Session, app: App, case: Case, steps: list[Step], at: date
         apply_effects(session, app, case, effects_of(step), at)
 
 
-def on_complainant_notified(session: Session, app: App, case: Case, kind: str,
-                            at: datetime) -> None:
+def on_complainant_notified(
+    session: Session, app: App, case: Case, kind: str, at: datetime
+) -> None:
     """Lifecycle, when a mail of `kind` to the complainant is queued: any answer from a person
     (not the automatic acknowledgement) is the first feedback; the result mail meets the
     result notice that the decision opened."""
@@ -120,8 +124,14 @@ def on_severity_set(session: Session, app: App, case: Case, at: datetime) -> Non
     for row in open_rows(session, case.id, [Kind.FIRST_FEEDBACK], states=(DeadlineState.PENDING,)):
         due = due_at(Kind.FIRST_FEEDBACK, sla, cal, row.started_at, case.severity)
         if due < row.due_at:
-            _event(session, row, at, "deadline_moved",
-                   reason=f"severity {case.severity}", due_at=due.isoformat())
+            _event(
+                session,
+                row,
+                at,
+                "deadline_moved",
+                reason=f"severity {case.severity}",
+                due_at=due.isoformat(),
+            )
             row.due_at = due
             row.next_action_at = next_action_time(clock_of(row), sla.reminder_fractions, cal)
             session.add(row)
@@ -147,33 +157,45 @@ def extend(session: Session, app: App, case: Case, working_days: int, at: dateti
     else:
         row.state, row.started_at = DeadlineState.PENDING, at
         row.reminders_sent = row.escalation_tier = 0
-        row.next_action_at = next_action_time(clock_of(row), app.policy.sla.reminder_fractions,
-                                              cal)
+        row.next_action_at = next_action_time(clock_of(row), app.policy.sla.reminder_fractions, cal)
         new = row.due_at
-    row.detail = {**row.detail, "extensions": [*row.detail.get("extensions", []), {
-        "at": at.isoformat(), "working_days": working_days, "from": old.isoformat()}]}
+    row.detail = {
+        **row.detail,
+        "extensions": [
+            *row.detail.get("extensions", []),
+            {"at": at.isoformat(), "working_days": working_days, "from": old.isoformat()},
+        ],
+    }
     session.add(row)
-    _event(session, row, at, "deadline_extended", working_days=working_days,
-           due_at=new.isoformat())
+    _event(session, row, at, "deadline_extended", working_days=working_days, due_at=new.isoformat())
     return new
 
 
 def next_date(session: Session, app: App, case: Case) -> datetime | None:
     """Templates: the next date the complainant is promised something, or None."""
     stmt = select(func.min(Deadline.due_at)).where(
-        col(Deadline.case_id) == case.id, col(Deadline.state) == DeadlineState.PENDING,
-        col(Deadline.kind).in_(sorted(PROMISED_KINDS)))
+        col(Deadline.case_id) == case.id,
+        col(Deadline.state) == DeadlineState.PENDING,
+        col(Deadline.kind).in_(sorted(PROMISED_KINDS)),
+    )
     found = session.execute(stmt).scalar_one_or_none()
     return app.calendar.local(found) if found is not None else None
 
 
 def overdue_case_ids(session: Session, now: datetime) -> set[int]:
     """Cases with a missed deadline still owed, or a pending one past its due moment."""
-    stmt = select(col(Deadline.case_id)).where(
-        col(Deadline.kind).in_(sorted(OVERDUE_KINDS)), col(Deadline.closed_at).is_(None),
-        or_(col(Deadline.state) == DeadlineState.MISSED,
-            and_(col(Deadline.state) == DeadlineState.PENDING, col(Deadline.due_at) <= now))
-    ).distinct()
+    stmt = (
+        select(col(Deadline.case_id))
+        .where(
+            col(Deadline.kind).in_(sorted(OVERDUE_KINDS)),
+            col(Deadline.closed_at).is_(None),
+            or_(
+                col(Deadline.state) == DeadlineState.MISSED,
+                and_(col(Deadline.state) == DeadlineState.PENDING, col(Deadline.due_at) <= now),
+            ),
+        )
+        .distinct()
+    )
     return set(session.execute(stmt).scalars())
 
 
@@ -188,15 +210,31 @@ def overdue_case_numbers(session: Session, now: datetime) -> set[str]:
 
 
 def clock_of(row: Deadline) -> Clock:
-    return Clock(Kind(row.kind), row.state, row.started_at, row.due_at, row.reminders_sent,
-                 row.escalation_tier)
+    return Clock(
+        Kind(row.kind),
+        row.state,
+        row.started_at,
+        row.due_at,
+        row.reminders_sent,
+        row.escalation_tier,
+    )
 
 
-def open_rows(session: Session, case_id: int | None, kinds: list[Kind] | None = None,
-              states: tuple[str, ...] = OPEN) -> list[Deadline]:
-    stmt = select(Deadline).where(col(Deadline.case_id) == case_id,
-                                  col(Deadline.closed_at).is_(None),
-                                  col(Deadline.state).in_(states)).order_by(col(Deadline.id))
+def open_rows(
+    session: Session,
+    case_id: int | None,
+    kinds: list[Kind] | None = None,
+    states: tuple[str, ...] = OPEN,
+) -> list[Deadline]:
+    stmt = (
+        select(Deadline)
+        .where(
+            col(Deadline.case_id) == case_id,
+            col(Deadline.closed_at).is_(None),
+            col(Deadline.state).in_(states),
+        )
+        .order_by(col(Deadline.id))
+    )
     if kinds is not None:
         stmt = stmt.where(col(Deadline.kind).in_([str(k) for k in kinds]))
     return list(session.execute(stmt).scalars())
@@ -226,8 +264,11 @@ def open_deadline(session: Session, app: App, case: Case, kind: Kind, at: dateti
     running = open_rows(session, case.id, [kind], states=RUNNING)
     if running:
         return running[-1]
-    last = session.execute(select(func.max(Deadline.occasion)).where(
-        col(Deadline.case_id) == case.id, col(Deadline.kind) == str(kind))).scalar_one_or_none()
+    last = session.execute(
+        select(func.max(Deadline.occasion)).where(
+            col(Deadline.case_id) == case.id, col(Deadline.kind) == str(kind)
+        )
+    ).scalar_one_or_none()
     row = _new_row(app, case, kind, 0 if last is None else last + 1, at)
     session.add(row)
     session.flush()
@@ -238,25 +279,42 @@ def open_deadline(session: Session, app: App, case: Case, kind: Kind, at: dateti
 def _new_row(app: App, case: Case, kind: Kind, occasion: int, at: datetime) -> Deadline:
     cal, sla = app.calendar, app.policy.sla
     assert case.id is not None  # a deadline belongs to a case already written
-    row = Deadline(case_id=case.id, kind=str(kind), occasion=occasion, started_at=at,
-                   due_at=due_at(kind, sla, cal, at, case.severity),
-                   detail={"opened_at": at.isoformat()})
+    row = Deadline(
+        case_id=case.id,
+        kind=str(kind),
+        occasion=occasion,
+        started_at=at,
+        due_at=due_at(kind, sla, cal, at, case.severity),
+        detail={"opened_at": at.isoformat()},
+    )
     row.next_action_at = next_action_time(clock_of(row), sla.reminder_fractions, cal)
     return row
 
 
-def _opening_values(cal: WorkCalendar, sla: SlaPolicy, case: Case, kind: Kind,
-                    at: datetime) -> dict[str, Any]:
+def _opening_values(
+    cal: WorkCalendar, sla: SlaPolicy, case: Case, kind: Kind, at: datetime
+) -> dict[str, Any]:
     """The columns `_new_row` gives a Deadline of occasion 0, every one spelled out (a Core
     insert knows no model defaults)."""
     due = due_at(kind, sla, cal, at, case.severity)
-    return {"case_id": case.id, "kind": str(kind), "occasion": 0, "started_at": at,
-            "due_at": due, "state": DeadlineState.PENDING,
-            "next_action_at": next_action_time(Clock(kind, DeadlineState.PENDING, at, due),
-                                               sla.reminder_fractions, cal),
-            "reminders_sent": 0, "escalation_tier": 0, "paused_at": None,
-            "remaining_working_days": None, "remaining_seconds": None, "closed_at": None,
-            "detail": {"opened_at": at.isoformat()}}
+    return {
+        "case_id": case.id,
+        "kind": str(kind),
+        "occasion": 0,
+        "started_at": at,
+        "due_at": due,
+        "state": DeadlineState.PENDING,
+        "next_action_at": next_action_time(
+            Clock(kind, DeadlineState.PENDING, at, due), sla.reminder_fractions, cal
+        ),
+        "reminders_sent": 0,
+        "escalation_tier": 0,
+        "paused_at": None,
+        "remaining_working_days": None,
+        "remaining_seconds": None,
+        "closed_at": None,
+        "detail": {"opened_at": at.isoformat()},
+    }
 
 
 _INSERT_EVENT = insert(table_of(Event))
@@ -270,20 +328,33 @@ def _insert_new_deadlines(session: Session) -> Any:
     stmt = _INSERT_DEADLINE.get(name)
     if stmt is None:
         table = table_of(Deadline)
-        stmt = _INSERT_DEADLINE[name] = (insert_skipping_existing(session, table)
-                                         .returning(table.c.kind))
+        stmt = _INSERT_DEADLINE[name] = insert_skipping_existing(session, table).returning(
+            table.c.kind
+        )
     return stmt
 
 
 def meet(session: Session, row: Deadline, at: datetime) -> None:
     """The thing owed is done: met in time, or (a missed row) done late."""
     late = row.state == DeadlineState.MISSED
-    close(session, row, at, DeadlineState.MISSED if late else DeadlineState.MET, "deadline_met",
-          late=late)
+    close(
+        session,
+        row,
+        at,
+        DeadlineState.MISSED if late else DeadlineState.MET,
+        "deadline_met",
+        late=late,
+    )
 
 
-def close(session: Session, row: Deadline, at: datetime, state: str,
-          event: str = "deadline_cancelled", **detail: Any) -> None:
+def close(
+    session: Session,
+    row: Deadline,
+    at: datetime,
+    state: str,
+    event: str = "deadline_cancelled",
+    **detail: Any,
+) -> None:
     """End the row in `state`; nothing more is owed on it."""
     was = row.state
     row.state, row.closed_at, row.next_action_at = state, at, None
@@ -296,8 +367,14 @@ def pause(session: Session, app: App, row: Deadline, at: datetime) -> None:
     row.state, row.paused_at, row.next_action_at = DeadlineState.PAUSED, at, None
     row.remaining_working_days, row.remaining_seconds = left.working_days, left.seconds
     session.add(row)
-    _event(session, row, at, "deadline_paused", remaining_working_days=left.working_days,
-           remaining_seconds=left.seconds)
+    _event(
+        session,
+        row,
+        at,
+        "deadline_paused",
+        remaining_working_days=left.working_days,
+        remaining_seconds=left.seconds,
+    )
 
 
 def resume(session: Session, app: App, row: Deadline, at: datetime) -> None:
@@ -315,12 +392,26 @@ def resume(session: Session, app: App, row: Deadline, at: datetime) -> None:
 
 
 def _event(session: Session, row: Deadline, at: datetime, kind: str, **detail: Any) -> None:
-    session.add(Event(case_id=row.case_id, at=at, actor="clock", kind=kind,
-                      detail={"deadline": row.kind, "occasion": row.occasion, **detail}))
+    session.add(
+        Event(
+            case_id=row.case_id,
+            at=at,
+            actor="clock",
+            kind=kind,
+            detail={"deadline": row.kind, "occasion": row.occasion, **detail},
+        )
+    )
 
 
 def _event_values(row: dict[str, Any], at: datetime, kind: str, **detail: Any) -> dict[str, Any]:
     """`_event` as the columns of a Core insert."""
-    return {"case_id": row["case_id"], "raw_message_id": None, "at": at, "actor": "clock",
-            "kind": kind, "from_status": None, "to_status": None,
-            "detail": {"deadline": row["kind"], "occasion": row["occasion"], **detail}}
+    return {
+        "case_id": row["case_id"],
+        "raw_message_id": None,
+        "at": at,
+        "actor": "clock",
+        "kind": kind,
+        "from_status": None,
+        "to_status": None,
+        "detail": {"deadline": row["kind"], "occasion": row["occasion"], **detail},
+    }

@@ -20,8 +20,9 @@ def _by_id(staff: list[StaffMember], staff_id: str | None) -> StaffMember | None
     return next((s for s in staff if s.id == staff_id), None)
 
 
-def owning_group(staff: list[StaffMember], group: str | None, assignee: str | None,
-                 intake: str = INTAKE_GROUP) -> str:
+def owning_group(
+    staff: list[StaffMember], group: str | None, assignee: str | None, intake: str = INTAKE_GROUP
+) -> str:
     """The group answerable for a case: its assigned group, the assignee's first, or intake."""
     if group:
         return group
@@ -29,8 +30,9 @@ def owning_group(staff: list[StaffMember], group: str | None, assignee: str | No
     return member.groups[0] if member and member.groups else intake
 
 
-def reminder_recipients(staff: list[StaffMember], group: str | None, assignee: str | None,
-                        intake: str = INTAKE_GROUP) -> list[StaffMember]:
+def reminder_recipients(
+    staff: list[StaffMember], group: str | None, assignee: str | None, intake: str = INTAKE_GROUP
+) -> list[StaffMember]:
     """The owner: the assignee when on duty, else the group's on-duty members, else intake's."""
     member = _by_id(staff, assignee)
     if member is not None and member.on_duty:
@@ -42,9 +44,14 @@ def reminder_recipients(staff: list[StaffMember], group: str | None, assignee: s
     return []
 
 
-def escalation_ladder(staff: list[StaffMember], groups: list[Group], group: str | None,
-                      assignee: str | None, intake: str = INTAKE_GROUP,
-                      leaders: str = LEADERSHIP_GROUP) -> list[list[StaffMember]]:
+def escalation_ladder(
+    staff: list[StaffMember],
+    groups: list[Group],
+    group: str | None,
+    assignee: str | None,
+    intake: str = INTAKE_GROUP,
+    leaders: str = LEADERSHIP_GROUP,
+) -> list[list[StaffMember]]:
     """The rungs, tier 1 first; rungs with nobody on them are left out."""
     group_id = owning_group(staff, group, assignee, intake)
     found = next((g for g in groups if g.id == group_id), None)

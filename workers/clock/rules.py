@@ -56,29 +56,35 @@ class KindSpec:
 
 
 SPECS: dict[Kind, KindSpec] = {
-    Kind.FIRST_FEEDBACK: KindSpec(Unit.HOURS, "first_feedback_hours", Expiry.ESCALATE,
-                                  False, True),
+    Kind.FIRST_FEEDBACK: KindSpec(Unit.HOURS, "first_feedback_hours", Expiry.ESCALATE, False, True),
     # Paused too: regulations do not count the time the complainant takes to supply material.
     Kind.ONE_MONTH: KindSpec(Unit.DAYS, "escalate_to_major_after_days", Expiry.MAJOR, True, False),
-    Kind.DECISION: KindSpec(Unit.WORKING_DAYS, "decision_working_days", Expiry.ESCALATE,
-                            True, True),
-    Kind.RESULT_NOTICE: KindSpec(Unit.WORKING_DAYS, "result_notice_working_days",
-                                 Expiry.ESCALATE, True, True),
-    Kind.INFORMATION_WAIT: KindSpec(Unit.WORKING_DAYS, "information_wait_working_days",
-                                    Expiry.INFO_TIMEOUT, False, False),
-    Kind.REVIEW_WINDOW: KindSpec(Unit.WORKING_DAYS, "review_window_working_days", Expiry.CLOSE,
-                                 False, False),
-    Kind.REVIEW_ACK: KindSpec(Unit.WORKING_DAYS, "review_ack_working_days", Expiry.ESCALATE,
-                              True, True),
-    Kind.REVIEW_RESULT: KindSpec(Unit.WORKING_DAYS, "review_result_working_days",
-                                 Expiry.ESCALATE, True, True),
+    Kind.DECISION: KindSpec(
+        Unit.WORKING_DAYS, "decision_working_days", Expiry.ESCALATE, True, True
+    ),
+    Kind.RESULT_NOTICE: KindSpec(
+        Unit.WORKING_DAYS, "result_notice_working_days", Expiry.ESCALATE, True, True
+    ),
+    Kind.INFORMATION_WAIT: KindSpec(
+        Unit.WORKING_DAYS, "information_wait_working_days", Expiry.INFO_TIMEOUT, False, False
+    ),
+    Kind.REVIEW_WINDOW: KindSpec(
+        Unit.WORKING_DAYS, "review_window_working_days", Expiry.CLOSE, False, False
+    ),
+    Kind.REVIEW_ACK: KindSpec(
+        Unit.WORKING_DAYS, "review_ack_working_days", Expiry.ESCALATE, True, True
+    ),
+    Kind.REVIEW_RESULT: KindSpec(
+        Unit.WORKING_DAYS, "review_result_working_days", Expiry.ESCALATE, True, True
+    ),
     Kind.CALLBACK: KindSpec(Unit.HOURS, "callback_hours", Expiry.ESCALATE, True, False),
 }
 
 # Kinds whose missed or past-due rows make a case "overdue" (`cases list --overdue`): what
 # staff owe, and the one-month rule. The complainant's own windows never do.
-OVERDUE_KINDS = frozenset(k for k, s in SPECS.items() if s.expiry in (Expiry.ESCALATE,
-                                                                        Expiry.MAJOR))
+OVERDUE_KINDS = frozenset(
+    k for k, s in SPECS.items() if s.expiry in (Expiry.ESCALATE, Expiry.MAJOR)
+)
 PROMISED_KINDS = frozenset(k for k, s in SPECS.items() if s.promised)
 
 KIND_LABELS: dict[Kind, tuple[str, str]] = {
@@ -121,8 +127,9 @@ def due_after(unit: Unit, length: float, start: datetime, cal: WorkCalendar) -> 
     return (cal.local(start).astimezone(UTC) + timedelta(days=length)).astimezone(cal.tz)
 
 
-def due_at(kind: Kind, sla: SlaPolicy, cal: WorkCalendar, start: datetime,
-           severity: str | None = None) -> datetime:
+def due_at(
+    kind: Kind, sla: SlaPolicy, cal: WorkCalendar, start: datetime, severity: str | None = None
+) -> datetime:
     return due_after(SPECS[kind].unit, length_of(kind, sla, severity), start, cal)
 
 
@@ -174,21 +181,28 @@ class Effects:
 _ON_TARGET: dict[State, Effects] = {
     # Accepted: the feedback is given; after a reopen the old review window and call-back no
     # longer apply; a fresh decision clock starts.
-    State.ACCEPTED: Effects(meet=(Kind.FIRST_FEEDBACK, Kind.INFORMATION_WAIT),
-                            cancel=(Kind.REVIEW_WINDOW, Kind.CALLBACK), open=(Kind.DECISION,)),
+    State.ACCEPTED: Effects(
+        meet=(Kind.FIRST_FEEDBACK, Kind.INFORMATION_WAIT),
+        cancel=(Kind.REVIEW_WINDOW, Kind.CALLBACK),
+        open=(Kind.DECISION,),
+    ),
     # Asking for information is feedback; the clocks wait while the complainant looks for it.
-    State.AWAITING_INFO: Effects(meet=(Kind.FIRST_FEEDBACK,), pause=True,
-                                 open=(Kind.INFORMATION_WAIT,)),
+    State.AWAITING_INFO: Effects(
+        meet=(Kind.FIRST_FEEDBACK,), pause=True, open=(Kind.INFORMATION_WAIT,)
+    ),
     # Information supplied: the clocks run on, and staff owe a fresh first answer to it.
     State.RECEIVED: Effects(meet=(Kind.INFORMATION_WAIT,), open=(Kind.FIRST_FEEDBACK,)),
     # Resolved is the decision; the result notice runs from it and is met when the result mail
     # is queued (`deadlines.on_complainant_notified`), so the record shows both moments.
-    State.RESOLVED: Effects(meet=(Kind.FIRST_FEEDBACK, Kind.DECISION, Kind.ONE_MONTH),
-                            open=(Kind.RESULT_NOTICE, Kind.REVIEW_WINDOW)),
+    State.RESOLVED: Effects(
+        meet=(Kind.FIRST_FEEDBACK, Kind.DECISION, Kind.ONE_MONTH),
+        open=(Kind.RESULT_NOTICE, Kind.REVIEW_WINDOW),
+    ),
     # From a closed case (a timely request after an early close) the call-back is not owed yet:
     # the review gets its own after its result.
-    State.REVIEW_REQUESTED: Effects(meet=(Kind.REVIEW_WINDOW,), cancel=(Kind.CALLBACK,),
-                                    open=(Kind.REVIEW_ACK,)),
+    State.REVIEW_REQUESTED: Effects(
+        meet=(Kind.REVIEW_WINDOW,), cancel=(Kind.CALLBACK,), open=(Kind.REVIEW_ACK,)
+    ),
     State.UNDER_REVIEW: Effects(meet=(Kind.REVIEW_ACK,), open=(Kind.REVIEW_RESULT,)),
     State.REVIEW_RESOLVED: Effects(meet=(Kind.REVIEW_RESULT,), open=(Kind.CALLBACK,)),
     # After a review, staff close once the call-back (opened at the review result) is done.
@@ -201,8 +215,7 @@ _ON_TARGET: dict[State, Effects] = {
 
 # Closing a resolved case (the window passed, or staff closed it early): docs/process.md wants a
 # call-back within callback_hours of closing, so it starts now, after everything else ends.
-_CLOSED_FROM_RESOLVED = Effects(meet=(Kind.REVIEW_WINDOW,), cancel_all=True,
-                                open=(Kind.CALLBACK,))
+_CLOSED_FROM_RESOLVED = Effects(meet=(Kind.REVIEW_WINDOW,), cancel_all=True, open=(Kind.CALLBACK,))
 
 
 def effects_of(step: Step) -> Effects:
@@ -254,7 +267,7 @@ def reminder_times(clock: Clock, fractions: list[float], cal: WorkCalendar) -> l
 def next_action_time(clock: Clock, fractions: list[float], cal: WorkCalendar) -> datetime:
     """The first moment the scheduler has something to do on a pending clock."""
     if SPECS[clock.kind].expiry == Expiry.ESCALATE:
-        ahead = reminder_times(clock, fractions, cal)[clock.reminders_sent:]
+        ahead = reminder_times(clock, fractions, cal)[clock.reminders_sent :]
         if ahead:
             return ahead[0]
     return clock.due_at

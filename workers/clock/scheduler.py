@@ -43,9 +43,12 @@ class TickResult:
 def due_query(state: str, now: datetime, limit: int) -> Select[int | None]:
     """One state's due rows in due order: equality on the index's first column, a range on
     its second, so the database reads exactly the rows it returns."""
-    return (select(col(Deadline.id))
-            .where(col(Deadline.state) == state, col(Deadline.next_action_at) <= now)
-            .order_by(col(Deadline.next_action_at)).limit(limit))
+    return (
+        select(col(Deadline.id))
+        .where(col(Deadline.state) == state, col(Deadline.next_action_at) <= now)
+        .order_by(col(Deadline.next_action_at))
+        .limit(limit)
+    )
 
 
 def due_deadline_ids(session: Session, now: datetime, limit: int = DEFAULT_BATCH) -> list[int]:
@@ -69,13 +72,19 @@ def tick(app: App, now: datetime, batch: int = DEFAULT_BATCH) -> TickResult:
 class Scheduler:
     """Tick every `interval` seconds while holding the scheduler's leader lock."""
 
-    def __init__(self, app: App, interval: float = 60.0, batch: int = DEFAULT_BATCH,
-                 lock: LeaderLock | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self,
+        app: App,
+        interval: float = 60.0,
+        batch: int = DEFAULT_BATCH,
+        lock: LeaderLock | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.app, self.interval, self.batch, self.clock = app, interval, batch, clock
         # A holder that stops renewing (killed) frees the lock after three missed ticks.
-        self.lock = lock or LeaderLock(app.settings.broker_url, "scheduler",
-                                       ttl=max(30.0, 3 * interval))
+        self.lock = lock or LeaderLock(
+            app.settings.broker_url, "scheduler", ttl=max(30.0, 3 * interval)
+        )
         self.stop = threading.Event()
 
     def run_once(self) -> TickResult | None:

@@ -6,10 +6,10 @@ from sqlmodel import Session
 
 from models import Case, OutboundEmail
 from workers.app import App
+from workers.mail.parse import ParsedMail
 from workers.outbound.letters import language_of, organisation, stage_label
 from workers.outbound.outbox import ReplyRequest, queue_reply
 from workers.outbound.render import is_english
-from workers.mail.parse import ParsedMail
 
 _FIRST_ANSWER = ("我们给您初步答复的最迟时间", "the latest time of our first answer to you")
 
@@ -22,17 +22,23 @@ def acknowledgement_request(app: App, case: Case, mail: ParsedMail) -> ReplyRequ
     return ReplyRequest(
         kind="acknowledgement",
         occasion=mail.message_id or f"raw{case.id}",
-        to_addr=case.complainant_email, to_name=case.complainant_name, language=lang,
-        context={"received_at_text": cal.format_datetime(case.received_at, lang),
-                 "feedback_due_text": cal.format_datetime(due, lang),
-                 # The stage block every complainant mail carries (templates/*/_stage.*).
-                 "stage": stage_label(app, case, lang),
-                 "next_date_text": cal.format_datetime(due, lang),
-                 "next_what": _FIRST_ANSWER[1] if is_english(lang) else _FIRST_ANSWER[0],
-                 "original_subject": case.subject,
-                 "organisation": organisation(app, lang), "sla": sla},
+        to_addr=case.complainant_email,
+        to_name=case.complainant_name,
+        language=lang,
+        context={
+            "received_at_text": cal.format_datetime(case.received_at, lang),
+            "feedback_due_text": cal.format_datetime(due, lang),
+            # The stage block every complainant mail carries (templates/*/_stage.*).
+            "stage": stage_label(app, case, lang),
+            "next_date_text": cal.format_datetime(due, lang),
+            "next_what": _FIRST_ANSWER[1] if is_english(lang) else _FIRST_ANSWER[0],
+            "original_subject": case.subject,
+            "organisation": organisation(app, lang),
+            "sla": sla,
+        },
         in_reply_to=mail.message_id,
-        references=[*mail.references, *([mail.message_id] if mail.message_id else [])])
+        references=[*mail.references, *([mail.message_id] if mail.message_id else [])],
+    )
 
 
 def acknowledge(session: Session, app: App, case: Case, mail: ParsedMail) -> OutboundEmail | None:

@@ -50,16 +50,21 @@ def by_token(session: Session, app: App, recipients: Iterable[str]) -> Correlati
 def by_thread(session: Session, message_ids: list[str]) -> Correlation | None:
     if not message_ids:
         return None
-    stmt = (select(Case).join(Message, col(Message.case_id) == Case.id)
-            .where(col(Message.message_id).in_(message_ids[-50:]))
-            .order_by(col(Message.id).desc()).limit(1))
+    stmt = (
+        select(Case)
+        .join(Message, col(Message.case_id) == Case.id)
+        .where(col(Message.message_id).in_(message_ids[-50:]))
+        .order_by(col(Message.id).desc())
+        .limit(1)
+    )
     case = session.execute(stmt).scalar_one_or_none()
     return Correlation(case, "thread") if case else None
 
 
 def is_party(app: App, case: Case, address: str) -> bool:
     return address == case.complainant_email.lower() or (
-        staff_by_email(app.policy.staff, address) is not None)
+        staff_by_email(app.policy.staff, address) is not None
+    )
 
 
 def by_subject(session: Session, app: App, mail: ParsedMail) -> CorrelationResult:

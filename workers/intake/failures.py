@@ -16,8 +16,14 @@ log = logging.getLogger(__name__)
 
 
 class RecordIngestFailure(dramatiq.Middleware):
-    def after_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy, *,
-                              result: Any = None, exception: BaseException | None = None) -> None:
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
         if exception is None or message.actor_name != "ingest_message":
             return
         raw_id = message.args[0]

@@ -11,15 +11,17 @@ from sqlmodel import Session
 from models import Attachment, Case, Event, Message, RawMessage
 from models.db import get_engine, insert_as_loaded
 from workers.app import App
-from workers.mail.attachment_check import flag_attachment
 from workers.intake.attachments import store_attachment
+from workers.mail.attachment_check import flag_attachment
 from workers.mail.casenumbers import format_case_number
 from workers.mail.parse import ParsedMail
 
 # One statement: the year's row is created at its first case, and the UPDATE row-locks it until
 # commit, so concurrent ingests never share a number.
-_NEXT = text("INSERT INTO case_counter (year, last) VALUES (:y, 1) ON CONFLICT (year) "
-             "DO UPDATE SET last = case_counter.last + 1 RETURNING last")
+_NEXT = text(
+    "INSERT INTO case_counter (year, last) VALUES (:y, 1) ON CONFLICT (year) "
+    "DO UPDATE SET last = case_counter.last + 1 RETURNING last"
+)
 # Shown with the charset notes when parse had to guess: staff read such text with care.
 UNCERTAIN = "uncertain: charset guessed, compare with the original mail"
 
@@ -77,43 +79,78 @@ def file_message(
 ) -> Message:
     # Values are cut to their columns: PostgreSQL refuses a longer one, and the whole ingest
     # with it (a 300-character display name; a 100-character address as an event's actor).
-    msg = Message(case_id=case.id, direction="in", role=role, raw_message_id=raw.id,
-                  message_id=mail.message_id[:998] if mail.message_id else None,
-                  from_addr=mail.from_addr[:320], from_name=mail.from_name[:255],
-                  to_addrs=[*mail.to, *mail.cc],
-                  subject=mail.subject, body_text=mail.body_text, language=mail.language,
-                  charset_notes=charset_notes(mail))
+    msg = Message(
+        case_id=case.id,
+        direction="in",
+        role=role,
+        raw_message_id=raw.id,
+        message_id=mail.message_id[:998] if mail.message_id else None,
+        from_addr=mail.from_addr[:320],
+        from_name=mail.from_name[:255],
+        to_addrs=[*mail.to, *mail.cc],
+        subject=mail.subject,
+        body_text=mail.body_text,
+        language=mail.language,
+        charset_notes=charset_notes(mail),
+    )
     insert_as_loaded(session, msg)
     most = app.policy.limits.max_attachments
     if len(mail.attachments) > most:
-        session.add(Event(case_id=case.id, raw_message_id=raw.id, kind="attachments_not_filed",
-                          detail={"filed": most, "total": len(mail.attachments),
-                                  "reason": f"more than {most} attachments; the rest "
-                                            "are in the original mail"}))
+        session.add(
+            Event(
+                case_id=case.id,
+                raw_message_id=raw.id,
+                kind="attachments_not_filed",
+                detail={
+                    "filed": most,
+                    "total": len(mail.attachments),
+                    "reason": f"more than {most} attachments; the rest are in the original mail",
+                },
+            )
+        )
     for att in mail.attachments[:most]:
         digest = store_attachment(app.settings.attachments_dir, att.payload)
-        session.add(Attachment(message_id=msg.id, filename=att.filename[:255],
-                               content_type=att.content_type[:255], size=len(att.payload),
-                               sha256=digest,
-                               flagged=flag_attachment(att.filename, att.content_type,
-                                                       att.payload)))
+        session.add(
+            Attachment(
+                message_id=msg.id,
+                filename=att.filename[:255],
+                content_type=att.content_type[:255],
+                size=len(att.payload),
+                sha256=digest,
+                flagged=flag_attachment(att.filename, att.content_type, att.payload),
+            )
+        )
     return msg
 
 
 def open_case(
-    session: Session, app: App, mail: ParsedMail, raw: RawMessage, received_at: datetime,
+    session: Session,
+    app: App,
+    mail: ParsedMail,
+    raw: RawMessage,
+    received_at: datetime,
     numbers: CaseNumbers | None = None,
 ) -> Case:
     year = app.calendar.local(received_at).year
     number = (numbers or CaseNumbers()).next(session, app.policy.case_number_prefix, year)
-    case = Case(number=number,
-                subject=mail.clean_subject or mail.subject, complainant_email=mail.from_addr[:320],
-                complainant_name=mail.from_name[:255], language=mail.language,
-                received_at=received_at)
+    case = Case(
+        number=number,
+        subject=mail.clean_subject or mail.subject,
+        complainant_email=mail.from_addr[:320],
+        complainant_name=mail.from_name[:255],
+        language=mail.language,
+        received_at=received_at,
+    )
     insert_as_loaded(session, case)
     file_message(session, app, case, mail, raw, role="complainant")
-    session.add(Event(case_id=case.id, raw_message_id=raw.id, kind="case_opened",
-                      actor=mail.from_addr[:64], to_status=case.status,
-                      detail={"message_id": mail.message_id, "charset_notes": charset_notes(mail)}))
+    session.add(
+        Event(
+            case_id=case.id,
+            raw_message_id=raw.id,
+            kind="case_opened",
+            actor=mail.from_addr[:64],
+            to_status=case.status,
+            detail={"message_id": mail.message_id, "charset_notes": charset_notes(mail)},
+        )
+    )
     return case
-

@@ -49,8 +49,12 @@ def claim(app: App, raw_id: int) -> bool:
             return False
         limit = app.policy.limits.max_attempts
         if raw.attempts >= limit:  # the count stays what was tried: the operator sees `limit`
-            quarantine_row(session, raw, f"gave up after {limit} attempts; last error: "
-                           f"{raw.reason or 'the worker stopped while processing it'}")
+            quarantine_row(
+                session,
+                raw,
+                f"gave up after {limit} attempts; last error: "
+                f"{raw.reason or 'the worker stopped while processing it'}",
+            )
             return False
         raw.attempts += 1
         return True
@@ -66,18 +70,30 @@ def record_failure(app: App, raw_id: int, error: BaseException) -> None:
             quarantine_row(session, raw, f"failed {raw.attempts} times; last error: {raw.reason}")
 
 
-def record_bounce(session: Session, mail: ParsedMail, raw: RawMessage, verdict: ScreenVerdict) -> int | None:
+def record_bounce(
+    session: Session, mail: ParsedMail, raw: RawMessage, verdict: ScreenVerdict
+) -> int | None:
     ids = bounced_message_ids(mail, raw.raw)
     if not ids:
         return None
-    row = session.execute(select(OutboundEmail).where(col(OutboundEmail.message_id).in_(ids))).scalars().first()
+    row = (
+        session.execute(select(OutboundEmail).where(col(OutboundEmail.message_id).in_(ids)))
+        .scalars()
+        .first()
+    )
     if row is None:
         return None
     row.bounced_at = utcnow()
     row.bounce_reason = verdict.reason
     session.add(row)
-    session.add(Event(case_id=row.case_id, raw_message_id=raw.id, kind="mail_bounced",
-                      detail={"outbound_id": row.id, "to": row.to_addr, "reason": verdict.reason}))
+    session.add(
+        Event(
+            case_id=row.case_id,
+            raw_message_id=raw.id,
+            kind="mail_bounced",
+            detail={"outbound_id": row.id, "to": row.to_addr, "reason": verdict.reason},
+        )
+    )
     return row.case_id
 
 
@@ -91,42 +107,70 @@ def stored_by_message_id(session: Session, raws: list[RawMessage]) -> SameMessag
     found: SameMessageId = {}
     if message_ids:
         for raw_id, message_id, identity in session.execute(
-                select(col(RawMessage.id), col(RawMessage.message_id), col(RawMessage.identity))
-                .where(col(RawMessage.message_id).in_(message_ids))
-                .order_by(col(RawMessage.id))):
+            select(col(RawMessage.id), col(RawMessage.message_id), col(RawMessage.identity))
+            .where(col(RawMessage.message_id).in_(message_ids))
+            .order_by(col(RawMessage.id))
+        ):
             found.setdefault(message_id, []).append((raw_id, identity))
     return found
 
 
-def log_message_id_collision(session: Session, raw: RawMessage, case_id: int | None,
-                             stored: SameMessageId | None = None) -> None:
+def log_message_id_collision(
+    session: Session, raw: RawMessage, case_id: int | None, stored: SameMessageId | None = None
+) -> None:
     """Another stored mail with this Message-ID but a different identity (workers/mail/identity.py):
     both stay separate mails, and the reuse is logged where staff see it. `stored`: what
     stored_by_message_id read for the batch."""
     if raw.message_id is None:
         return
     if stored is not None:
-        others = [i for i, identity in stored.get(raw.message_id, [])
-                  if identity != raw.identity][:20]
+        others = [i for i, identity in stored.get(raw.message_id, []) if identity != raw.identity][
+            :20
+        ]
     else:
-        others = list(session.execute(
-            select(col(RawMessage.id)).where(col(RawMessage.message_id) == raw.message_id,
-                                             col(RawMessage.identity) != raw.identity)
-            .order_by(col(RawMessage.id)).limit(20)).scalars())
+        others = list(
+            session.execute(
+                select(col(RawMessage.id))
+                .where(
+                    col(RawMessage.message_id) == raw.message_id,
+                    col(RawMessage.identity) != raw.identity,
+                )
+                .order_by(col(RawMessage.id))
+                .limit(20)
+            ).scalars()
+        )
     if others:
-        session.add(Event(case_id=case_id, raw_message_id=raw.id, kind="message_id_collision",
-                          detail={"message_id": raw.message_id, "other_raw_ids": list(others)}))
+        session.add(
+            Event(
+                case_id=case_id,
+                raw_message_id=raw.id,
+                kind="message_id_collision",
+                detail={"message_id": raw.message_id, "other_raw_ids": list(others)},
+            )
+        )
 
 
-def dispose(session: Session, app: App, raw: RawMessage, mail: ParsedMail,
-            numbers: CaseNumbers | None = None) -> IngestOutcome:
-    verdict = screen_mail(mail, own_addresses=app.own_addresses,
-                          max_received_hops=app.policy.limits.max_received_hops)
+def dispose(
+    session: Session,
+    app: App,
+    raw: RawMessage,
+    mail: ParsedMail,
+    numbers: CaseNumbers | None = None,
+) -> IngestOutcome:
+    verdict = screen_mail(
+        mail, own_addresses=app.own_addresses, max_received_hops=app.policy.limits.max_received_hops
+    )
     if verdict is not None:
         case_id = record_bounce(session, mail, raw, verdict) if verdict.kind == "bounce" else None
         raw.reason = verdict.reason
-        session.add(Event(case_id=case_id, raw_message_id=raw.id, kind="screened",
-                          detail={"kind": verdict.kind, "reason": verdict.reason}))
+        session.add(
+            Event(
+                case_id=case_id,
+                raw_message_id=raw.id,
+                kind="screened",
+                detail={"kind": verdict.kind, "reason": verdict.reason},
+            )
+        )
         return IngestOutcome(Disposition.SCREENED, case_id)
     result = correlate(session, app, mail)
     for note in result.notes:
@@ -135,16 +179,27 @@ def dispose(session: Session, app: App, raw: RawMessage, mail: ParsedMail,
         case = result.match.case
         auth = authorize_sender(app, result.match, mail)
         file_message(session, app, case, mail, raw, sender_role(auth, mail, case.complainant_email))
-        session.add(Event(case_id=case.id, raw_message_id=raw.id, kind="mail_received",
-                          actor=mail.from_addr[:64], detail={"correlated_by": result.match.method}))
+        session.add(
+            Event(
+                case_id=case.id,
+                raw_message_id=raw.id,
+                kind="mail_received",
+                actor=mail.from_addr[:64],
+                detail={"correlated_by": result.match.method},
+            )
+        )
         raw.reason = f"correlated by {result.match.method}"
         outbound = react_to_follow_up(session, app, result.match, mail, raw, auth)
         return IngestOutcome(Disposition.FOLLOW_UP, case.id, outbound_ids=outbound)
     case = open_case(session, app, mail, raw, raw.received_at, numbers)
     on_case_opened(session, app, case, raw.received_at)
     ack = acknowledge(session, app, case, mail)
-    return IngestOutcome(Disposition.CASE, case.id, new_case=True,
-                         outbound_ids=[ack.id] if ack and ack.id is not None else [])
+    return IngestOutcome(
+        Disposition.CASE,
+        case.id,
+        new_case=True,
+        outbound_ids=[ack.id] if ack and ack.id is not None else [],
+    )
 
 
 # pg_advisory_xact_lock key of the retry gate ("cdretry" in ASCII): any constant of our own.
@@ -166,8 +221,11 @@ def retry_gate(app: App, raw_id: int) -> Iterator[None]:
         yield
         return
     with session_scope(app.db_url) as gate:
-        row = gate.execute(select(col(RawMessage.status), col(RawMessage.attempts))
-                           .where(col(RawMessage.id) == raw_id)).first()
+        row = gate.execute(
+            select(col(RawMessage.status), col(RawMessage.attempts)).where(
+                col(RawMessage.id) == raw_id
+            )
+        ).first()
         if row is not None and row.status == RawStatus.RECEIVED and row.attempts > 0:
             gate.execute(select(func.pg_advisory_xact_lock(RETRY_GATE_KEY)))
         yield
@@ -188,8 +246,13 @@ def ingest_claimed(app: App, raw_id: int) -> IngestOutcome:
         return process(session, app, raw)
 
 
-def process(session: Session, app: App, raw: RawMessage, numbers: CaseNumbers | None = None,
-            stored: SameMessageId | None = None) -> IngestOutcome:
+def process(
+    session: Session,
+    app: App,
+    raw: RawMessage,
+    numbers: CaseNumbers | None = None,
+    stored: SameMessageId | None = None,
+) -> IngestOutcome:
     """The work on one claimed, row-locked mail, inside the caller's transaction."""
     if raw.size > app.policy.limits.max_message_bytes:
         quarantine_row(session, raw, f"larger than {app.policy.limits.max_message_bytes} bytes")
@@ -218,12 +281,17 @@ def claim_first_deliveries(app: App, raw_ids: Sequence[int]) -> tuple[list[int],
         rows = session.execute(
             select(col(RawMessage.id), col(RawMessage.attempts))
             .where(col(RawMessage.id).in_(raw_ids), col(RawMessage.status) == RawStatus.RECEIVED)
-            .order_by(col(RawMessage.id)).with_for_update()).all()
+            .order_by(col(RawMessage.id))
+            .with_for_update()
+        ).all()
         first = [raw_id for raw_id, attempts in rows if attempts == 0]
         if first:
-            session.execute(update(RawMessage).where(col(RawMessage.id).in_(first))
-                            .values(attempts=RawMessage.attempts + 1)
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                update(RawMessage)
+                .where(col(RawMessage.id).in_(first))
+                .values(attempts=RawMessage.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
     return first, [raw_id for raw_id, attempts in rows if attempts > 0]
 
 
@@ -249,10 +317,14 @@ class IngestBatch(BatchStage[IngestOutcome]):
             self.numbers.reuse_taken()
 
     def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, RawMessage]]:
-        raws = list(session.execute(
-            select(RawMessage).where(col(RawMessage.id).in_(ids),
-                                     col(RawMessage.status) == RawStatus.RECEIVED)
-            .order_by(col(RawMessage.id)).with_for_update()).scalars())
+        raws = list(
+            session.execute(
+                select(RawMessage)
+                .where(col(RawMessage.id).in_(ids), col(RawMessage.status) == RawStatus.RECEIVED)
+                .order_by(col(RawMessage.id))
+                .with_for_update()
+            ).scalars()
+        )
         self.stored = stored_by_message_id(session, raws)
         return [(raw.id, raw) for raw in raws]
 
@@ -271,5 +343,7 @@ class IngestBatch(BatchStage[IngestOutcome]):
 
 def pass_on(outcomes: list[IngestOutcome]) -> None:
     """The replies to the sender, the new cases to classification."""
-    hops.after_ingest([i for outcome in outcomes for i in outcome.outbound_ids],
-                      [o.case_id for o in outcomes if o.new_case and o.case_id is not None])
+    hops.after_ingest(
+        [i for outcome in outcomes for i in outcome.outbound_ids],
+        [o.case_id for o in outcomes if o.new_case and o.case_id is not None],
+    )

@@ -37,8 +37,9 @@ Enqueue = Callable[[list[int]], None]
 
 def connect(cfg: ImapSettings) -> IMAPClient:
     context = ssl.create_default_context() if cfg.ssl else None
-    client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.ssl, ssl_context=context,
-                        timeout=cfg.timeout)
+    client = IMAPClient(
+        cfg.host, port=cfg.port, ssl=cfg.ssl, ssl_context=context, timeout=cfg.timeout
+    )
     client.normalise_times = False  # INTERNALDATE with the server's offset, not naive local
     client.login(cfg.username, cfg.password.get_secret_value())
     return client
@@ -53,8 +54,11 @@ def load_cursor(session: Session, key: str) -> MailboxCursor:
     if cursor is None:
         # Two pollers without a shared lock may both find no cursor on their first run: the
         # insert skips a row the other committed meanwhile, and both then lock that one row.
-        session.execute(insert_skipping_existing(session, table_of(MailboxCursor))
-                        .values(mailbox=key, last_uid=0, resyncs=0))
+        session.execute(
+            insert_skipping_existing(session, table_of(MailboxCursor)).values(
+                mailbox=key, last_uid=0, resyncs=0
+            )
+        )
         cursor = session.get(MailboxCursor, key, with_for_update=True, populate_existing=True)
         assert cursor is not None
     return cursor
@@ -66,18 +70,35 @@ def check_uidvalidity(session: Session, cursor: MailboxCursor, uidvalidity: int)
     Identity keys on the stored rows keep the re-fetched mail from becoming new cases.
     """
     if cursor.uidvalidity is not None and cursor.uidvalidity != uidvalidity:
-        session.add(Event(kind="mailbox_resync", detail={
-            "mailbox": cursor.mailbox, "old_uidvalidity": cursor.uidvalidity,
-            "new_uidvalidity": uidvalidity, "last_uid": cursor.last_uid}))
-        log.warning("UIDVALIDITY of %s changed %s -> %s: resyncing", cursor.mailbox,
-                    cursor.uidvalidity, uidvalidity)
+        session.add(
+            Event(
+                kind="mailbox_resync",
+                detail={
+                    "mailbox": cursor.mailbox,
+                    "old_uidvalidity": cursor.uidvalidity,
+                    "new_uidvalidity": uidvalidity,
+                    "last_uid": cursor.last_uid,
+                },
+            )
+        )
+        log.warning(
+            "UIDVALIDITY of %s changed %s -> %s: resyncing",
+            cursor.mailbox,
+            cursor.uidvalidity,
+            uidvalidity,
+        )
         cursor.last_uid = 0
         cursor.resyncs += 1
     cursor.uidvalidity = uidvalidity
 
 
-def store_batch(app: App, key: str, uidvalidity: int, fetched: dict[int, bytes],
-                arrived: dict[int, datetime] | None = None) -> list[int]:
+def store_batch(
+    app: App,
+    key: str,
+    uidvalidity: int,
+    fetched: dict[int, bytes],
+    arrived: dict[int, datetime] | None = None,
+) -> list[int]:
     """One transaction: the rows and the cursor move together. Returns the new row ids.
 
     `arrived`: the server's arrival time (INTERNALDATE) of each uid, where it told us."""
@@ -85,9 +106,12 @@ def store_batch(app: App, key: str, uidvalidity: int, fetched: dict[int, bytes],
         cursor = load_cursor(session, key)
         # A handful of statements for the batch (workers/intake/raw_store.py); a mail a racing poller
         # stored meanwhile is skipped alone by ON CONFLICT DO NOTHING, without savepoints.
-        new_ids = store_many(session, key, uidvalidity,
-                             [Incoming(fetched[uid], uid, (arrived or {}).get(uid))
-                              for uid in sorted(fetched)])
+        new_ids = store_many(
+            session,
+            key,
+            uidvalidity,
+            [Incoming(fetched[uid], uid, (arrived or {}).get(uid)) for uid in sorted(fetched)],
+        )
         cursor.last_uid = max(cursor.last_uid, *fetched)
         cursor.last_contact_at = utcnow()
         session.add(cursor)
@@ -115,14 +139,19 @@ class Poller:
         uids = [u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
         stored = 0
         for batch in chunks(sorted(uids), self.cfg.fetch_batch):
-            data = {uid: d for uid, d in
-                    client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]).items()
-                    if b"BODY[]" in d}
+            data = {
+                uid: d
+                for uid, d in client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]).items()
+                if b"BODY[]" in d
+            }
             if not data:
                 continue
             fetched = {uid: d[b"BODY[]"] for uid, d in data.items()}
-            arrived = {uid: d[b"INTERNALDATE"] for uid, d in data.items()
-                       if isinstance(d.get(b"INTERNALDATE"), datetime)}
+            arrived = {
+                uid: d[b"INTERNALDATE"]
+                for uid, d in data.items()
+                if isinstance(d.get(b"INTERNALDATE"), datetime)
+            }
             new_ids = store_batch(self.app, self.key, uidvalidity, fetched, arrived)
             self.enqueue(new_ids)
             self.mark(client, max(fetched))
@@ -159,9 +188,14 @@ class Poller:
         if client.has_capability("MOVE") or client.has_capability("UIDPLUS"):
             return True
         if not self._warned_cannot_move:
-            log.warning("%s offers neither MOVE nor UIDPLUS: imported mail stays in %s, "
-                        "flagged %s, instead of moving to %s", self.cfg.host, self.cfg.mailbox,
-                        self.cfg.imported_keyword, self.cfg.processed_mailbox)
+            log.warning(
+                "%s offers neither MOVE nor UIDPLUS: imported mail stays in %s, "
+                "flagged %s, instead of moving to %s",
+                self.cfg.host,
+                self.cfg.mailbox,
+                self.cfg.imported_keyword,
+                self.cfg.processed_mailbox,
+            )
             self._warned_cannot_move = True
         return False
 
@@ -194,8 +228,11 @@ class Poller:
         A leader that loses the lock (Redis flushed or restarted, a renewal that came too
         late) stops polling and stands by too, until it wins the lock again: it never exits.
         """
-        lock = LeaderLock(self.app.settings.broker_url, f"poller:{self.key}",
-                          ttl=max(60.0, 3 * self.cfg.idle_timeout))
+        lock = LeaderLock(
+            self.app.settings.broker_url,
+            f"poller:{self.key}",
+            ttl=max(60.0, 3 * self.cfg.idle_timeout),
+        )
         total = 0
         while not should_stop():
             if not self._lead(lock, once):
@@ -234,7 +271,9 @@ class Poller:
                         total += stored
                         if once:
                             return total
-                        if not stored:  # mail that came during a poll was announced then, not in IDLE
+                        if (
+                            not stored
+                        ):  # mail that came during a poll was announced then, not in IDLE
                             self.wait(client)
             except (TimeoutError, IMAPClientError, OSError, OperationalError, RedisError) as e:
                 # A database outage lands here too: nothing was marked on the server. So does
@@ -250,4 +289,4 @@ class Poller:
 
 def chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]

@@ -24,8 +24,14 @@ def release_row(session: Session, raw: RawMessage, note: str, actor: str = "oper
     raw.attempts = 0
     raw.enqueued_at = utcnow()
     session.add(raw)
-    session.add(Event(raw_message_id=raw.id, kind="replayed", actor=actor,
-                      detail={"note": note, "previous_reason": raw.reason}))
+    session.add(
+        Event(
+            raw_message_id=raw.id,
+            kind="replayed",
+            actor=actor,
+            detail={"note": note, "previous_reason": raw.reason},
+        )
+    )
 
 
 def discard_row(session: Session, raw: RawMessage, note: str, actor: str = "operator") -> None:

@@ -32,8 +32,12 @@ class Incoming(NamedTuple):
 
 
 def store_raw(
-    session: Session, raw: bytes, mailbox: str, uidvalidity: int | None = None,
-    uid: int | None = None, arrived_at: datetime | None = None,
+    session: Session,
+    raw: bytes,
+    mailbox: str,
+    uidvalidity: int | None = None,
+    uid: int | None = None,
+    arrived_at: datetime | None = None,
 ) -> RawMessage | None:
     """Insert the mail unless it is already stored; returns the new row, None for a duplicate.
 
@@ -53,8 +57,9 @@ def store_raw(
     return row
 
 
-def store_many(session: Session, mailbox: str, uidvalidity: int | None,
-               mails: Sequence[Incoming]) -> list[int]:
+def store_many(
+    session: Session, mailbox: str, uidvalidity: int | None, mails: Sequence[Incoming]
+) -> list[int]:
     """`store_raw` for a batch in a few statements, not several per mail: the new row ids, in
     the order of `mails`.
 
@@ -70,14 +75,24 @@ def store_many(session: Session, mailbox: str, uidvalidity: int | None,
     same: ColumnElement[bool] = col(RawMessage.identity).in_([r["identity"] for r in rows])
     uids = [r["uid"] for r in rows if r["uid"] is not None]
     if uids:
-        same = or_(same, and_(col(RawMessage.mailbox) == mailbox,
-                              col(RawMessage.uidvalidity) == uidvalidity,
-                              col(RawMessage.uid).in_(uids)))
+        same = or_(
+            same,
+            and_(
+                col(RawMessage.mailbox) == mailbox,
+                col(RawMessage.uidvalidity) == uidvalidity,
+                col(RawMessage.uid).in_(uids),
+            ),
+        )
     seen_identities: set[str] = set()
     seen_uids: set[int] = set()
     for identity, row_mailbox, row_uidvalidity, uid in session.execute(
-            select(col(RawMessage.identity), col(RawMessage.mailbox),
-                   col(RawMessage.uidvalidity), col(RawMessage.uid)).where(same)):
+        select(
+            col(RawMessage.identity),
+            col(RawMessage.mailbox),
+            col(RawMessage.uidvalidity),
+            col(RawMessage.uid),
+        ).where(same)
+    ):
         seen_identities.add(identity)
         if row_mailbox == mailbox and row_uidvalidity == uidvalidity and uid is not None:
             seen_uids.add(uid)
@@ -93,13 +108,20 @@ def store_many(session: Session, mailbox: str, uidvalidity: int | None,
     return [new[r["identity"]] for r in fresh if r["identity"] in new]
 
 
-def _values(mail: Incoming, mailbox: str, uidvalidity: int | None,
-            now: datetime) -> dict[str, Any]:
+def _values(mail: Incoming, mailbox: str, uidvalidity: int | None, now: datetime) -> dict[str, Any]:
     ident = identify(mail.raw)
-    return {"mailbox": mailbox, "uidvalidity": uidvalidity, "uid": mail.uid,
-            "message_id": ident.message_id, "identity": ident.identity, "sha256": ident.sha256,
-            "size": len(mail.raw), "raw": mail.raw, "enqueued_at": now,
-            "received_at": arrival(mail.arrived_at, now)}
+    return {
+        "mailbox": mailbox,
+        "uidvalidity": uidvalidity,
+        "uid": mail.uid,
+        "message_id": ident.message_id,
+        "identity": ident.identity,
+        "sha256": ident.sha256,
+        "size": len(mail.raw),
+        "raw": mail.raw,
+        "enqueued_at": now,
+        "received_at": arrival(mail.arrived_at, now),
+    }
 
 
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> dict[str, int]:

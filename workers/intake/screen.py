@@ -127,11 +127,15 @@ def auto_reply(mail: ParsedMail, ctx: _Context) -> ScreenVerdict | None:
     """RFC 3834 s5 Auto-Submitted (anything but "no"), vendor headers, Precedence (RFC 3834
     s2 says responders must not answer bulk, junk or list mail) and out-of-office subjects."""
     ctype = _content_type(_first(mail, "content-type"))
-    if (ctype.get_content_type() == "multipart/report"
-            and str(ctype.get_param("report-type") or "").lower() == "disposition-notification"):
+    if (
+        ctype.get_content_type() == "multipart/report"
+        and str(ctype.get_param("report-type") or "").lower() == "disposition-notification"
+    ):
         # A read receipt (RFC 8098) is a machine's answer, never a complaint.
-        return ScreenVerdict("auto_reply", "read receipt: multipart/report; "
-                             "report-type=disposition-notification (RFC 8098)")
+        return ScreenVerdict(
+            "auto_reply",
+            "read receipt: multipart/report; report-type=disposition-notification (RFC 8098)",
+        )
     submitted = _first(mail, "auto-submitted")
     if submitted is not None and submitted.split(";", 1)[0].strip().lower() != "no":
         return ScreenVerdict("auto_reply", f"Auto-Submitted: {_shown(submitted)} (RFC 3834)")

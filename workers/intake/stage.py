@@ -23,4 +23,3 @@ def ingest_message(raw_id: int) -> None:
 def ingest_batch(raw_ids: list[int]) -> None:
     """The poller's and the sweeper's way in: many mails per message."""
     run_batch(IngestBatch(current_app()), raw_ids)
-

@@ -13,7 +13,9 @@ def format_case_number(prefix: str, year: int, seq: int) -> str:
 @lru_cache(maxsize=4)
 def _tag_pattern(prefix: str) -> re.Pattern[str]:
     # Clients may turn the brackets full-width (【】［］) or change case; accept both.
-    return re.compile(rf"[\[【［]\s*({re.escape(prefix)}-\d{{4}}-\d{{6,}})\s*[\]】］]", re.IGNORECASE)
+    return re.compile(
+        rf"[\[【［]\s*({re.escape(prefix)}-\d{{4}}-\d{{6,}})\s*[\]】］]", re.IGNORECASE
+    )
 
 
 def case_tags(subject: str, prefix: str) -> list[str]:

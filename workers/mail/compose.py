@@ -138,8 +138,10 @@ def compose(mail: OutgoingMail) -> bytes:
     out.append(f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n')
     for subtype, body in (("plain", mail.text), ("html", mail.html)):
         cte, payload = encode_body(body)
-        out.append(f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
-                   f"Content-Transfer-Encoding: {cte}\r\n\r\n")
+        out.append(
+            f'--{boundary}\r\nContent-Type: text/{subtype}; charset="utf-8"\r\n'
+            f"Content-Transfer-Encoding: {cte}\r\n\r\n"
+        )
         out.append(payload.replace("\r\n", "\n").replace("\n", "\r\n"))
     out.append(f"--{boundary}--\r\n")
     # An 8bit body is UTF-8 text, the rest is ASCII.

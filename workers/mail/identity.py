@@ -17,12 +17,29 @@ from email.policy import compat32
 _HEADERS = BytesHeaderParser(policy=compat32)
 # Fields a receiving server or delivery agent prepends (RFC 5321 s4.4 trace fields and their
 # kin): the same mail delivered twice differs only in these, at the top of its header.
-_ADDED_ON_DELIVERY = frozenset({
-    "received", "return-path", "delivered-to", "x-original-to", "envelope-to", "x-envelope-to",
-    "x-envelope-from", "x-received", "received-spf", "authentication-results", "arc-seal",
-    "arc-message-signature", "arc-authentication-results", "x-spam-status", "x-spam-score",
-    "x-spam-flag", "x-spam-checker-version", "x-virus-scanned", "x-virus-status",
-})
+_ADDED_ON_DELIVERY = frozenset(
+    {
+        "received",
+        "return-path",
+        "delivered-to",
+        "x-original-to",
+        "envelope-to",
+        "x-envelope-to",
+        "x-envelope-from",
+        "x-received",
+        "received-spf",
+        "authentication-results",
+        "arc-seal",
+        "arc-message-signature",
+        "arc-authentication-results",
+        "x-spam-status",
+        "x-spam-score",
+        "x-spam-flag",
+        "x-spam-checker-version",
+        "x-virus-scanned",
+        "x-virus-status",
+    }
+)
 _FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:[^\n]*\n(?:[ \t][^\n]*\n)*")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 

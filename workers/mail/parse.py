@@ -219,8 +219,12 @@ def _decoded(part: Message) -> bytes:
     the parsed text: get_payload(decode=True) copies it to bytes, splits it into lines and
     joins them again before decoding, four times the part's size at once."""
     text = part.get_payload()
-    if (isinstance(text, str) and len(text) > _LARGE_PAYLOAD and text.isascii()
-            and part.get("content-transfer-encoding", "").strip().lower() == "base64"):
+    if (
+        isinstance(text, str)
+        and len(text) > _LARGE_PAYLOAD
+        and text.isascii()
+        and part.get("content-transfer-encoding", "").strip().lower() == "base64"
+    ):
         try:
             return binascii.a2b_base64(text)
         except binascii.Error:  # bad padding and the like: the stdlib's lenient decoding

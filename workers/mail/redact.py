@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from workers.triage.route import pseudonymise
 from workers.mail.textnorm import opencc_converter, to_simplified
+from workers.triage.route import pseudonymise
 
 if TYPE_CHECKING:
     from config.policy_staff import StaffMember
@@ -31,21 +31,29 @@ _WIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 # Another mail address (ASCII: \w would run on into the Chinese text around it), also written
 # "name (at) host (dot) com" or "name at host dot com" to slip past filters.
 _LOCAL, _HOST = r"[a-z0-9._%+-]+", r"[a-z0-9-]+"
-_EMAIL = (rf"{_LOCAL}\s?@\s?{_HOST}(?:\.{_HOST})*\.[a-z]{{2,24}}(?![a-z0-9-])"
-          rf"|{_LOCAL}\s*[(\[]\s*at\s*[)\]]\s*{_HOST}"
-          rf"(?:\s*(?:\.|[(\[]\s*dot\s*[)\]])\s*{_HOST})+"
-          rf"|{_LOCAL}\s+at\s+{_HOST}(?:\s+dot\s+{_HOST})+")
+_EMAIL = (
+    rf"{_LOCAL}\s?@\s?{_HOST}(?:\.{_HOST})*\.[a-z]{{2,24}}(?![a-z0-9-])"
+    rf"|{_LOCAL}\s*[(\[]\s*at\s*[)\]]\s*{_HOST}"
+    rf"(?:\s*(?:\.|[(\[]\s*dot\s*[)\]])\s*{_HOST})+"
+    rf"|{_LOCAL}\s+at\s+{_HOST}(?:\s+dot\s+{_HOST})+"
+)
 # Resident identity card (GB 11643): region, birth date, sequence, check digit; 6-8-4 groups.
-_ID_CARD = (r"(?<![0-9])[1-9][0-9]{5}\s?(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])"
-            r"(?:0[1-9]|[12][0-9]|3[01])\s?[0-9]{3}[0-9x](?![0-9a-z])")
+_ID_CARD = (
+    r"(?<![0-9])[1-9][0-9]{5}\s?(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])"
+    r"(?:0[1-9]|[12][0-9]|3[01])\s?[0-9]{3}[0-9x](?![0-9a-z])"
+)
 # Mainland mobile, with or without +86 / 0086 / (+86), written 13812345678, 138-1234-5678 or
 # 138 1234 5678.
-_MOBILE = (r"(?<![0-9+])(?:(?:\+|00)\s?86[\s-]?|\(\+?86\)\s?)?"
-           r"1[3-9][0-9](?:[\s-]?[0-9]{4}){2}(?![0-9])")
+_MOBILE = (
+    r"(?<![0-9+])(?:(?:\+|00)\s?86[\s-]?|\(\+?86\)\s?)?"
+    r"1[3-9][0-9](?:[\s-]?[0-9]{4}){2}(?![0-9])"
+)
 # Landline: area code 0xx or 0xxx (or in brackets), then a 7 or 8 digit local number, also
 # written in two groups (0571 8888 6666).
-_LANDLINE = (r"(?<![0-9])(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[\s-]?"
-             r"[1-9][0-9]{2,3}[\s-]?[0-9]{4}(?![0-9])")
+_LANDLINE = (
+    r"(?<![0-9])(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[\s-]?"
+    r"[1-9][0-9]{2,3}[\s-]?[0-9]{4}(?![0-9])"
+)
 _CONTACTS = re.compile(f"{_EMAIL}|{_ID_CARD}|{_MOBILE}|{_LANDLINE}", re.IGNORECASE)
 
 # What may stand between the parts of a name: "王 建国", "Smith, John", "买买提·艾力".
@@ -110,8 +118,9 @@ def _own_pattern(name: str, email: str) -> re.Pattern[str] | None:
         latin = [p for p in pieces if p.isascii()]
         if len(latin) > 1:  # "Jianguo Wang" is also written "Wang Jianguo"
             alternatives.append(_units_pattern(latin[::-1]))
-        alternatives += [_units_pattern([p]) for p in latin
-                         if len(p) >= _MIN_NAME_PIECE and not p.isdigit()]
+        alternatives += [
+            _units_pattern([p]) for p in latin if len(p) >= _MIN_NAME_PIECE and not p.isdigit()
+        ]
     if not alternatives:
         return None
     return re.compile("|".join(alternatives), re.IGNORECASE)
@@ -153,8 +162,9 @@ class StaffView:
     def __call__(self, text: str) -> str:
         if not self.hidden:
             return text
-        return redact(text, name=self.name, email=self.email, label=self.complainant,
-                      withheld=self.withheld)
+        return redact(
+            text, name=self.name, email=self.email, label=self.complainant, withheld=self.withheld
+        )
 
 
 def identity_hidden(app: App, member: StaffMember) -> bool:
@@ -171,5 +181,4 @@ def staff_view(app: App, case: Case, member: StaffMember, language: str) -> Staf
         # Not email.utils.formataddr: it RFC 2047-encodes a Chinese name, and this is for reading.
         return StaffView(f"{name} <{email}>" if name else email, hidden=False)
     label = pseudonymise(email or name, case.number, app.policy.routing.pseudonym_prefix)
-    return StaffView(label, hidden=True, name=name, email=email,
-                     withheld=withheld_mark(language))
+    return StaffView(label, hidden=True, name=name, email=email, withheld=withheld_mark(language))

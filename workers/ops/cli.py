@@ -14,16 +14,25 @@ from workers.ops.cli_calendar import register as register_calendar
 from workers.ops.cli_classify import register as register_classify
 from workers.ops.cli_clock import register as register_clock
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="complaintdesk: email-driven complaint handling (投诉举报处理)")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="complaintdesk: email-driven complaint handling (投诉举报处理)",
+)
 db_app = typer.Typer(no_args_is_help=True, help="The database.")
 cases_app = typer.Typer(no_args_is_help=True, help="Cases.")
 case_app = typer.Typer(no_args_is_help=True, help="One case.")
 mail_app = typer.Typer(no_args_is_help=True, help="Every mail received.")
 quarantine_app = typer.Typer(no_args_is_help=True, help="Mail we could not use.")
 staff_app = typer.Typer(no_args_is_help=True, help="Staff of the policy file.")
-for sub, name in ((db_app, "db"), (cases_app, "cases"), (case_app, "case"), (mail_app, "mail"),
-                  (quarantine_app, "quarantine"), (staff_app, "staff")):
+for sub, name in (
+    (db_app, "db"),
+    (cases_app, "cases"),
+    (case_app, "case"),
+    (mail_app, "mail"),
+    (quarantine_app, "quarantine"),
+    (staff_app, "staff"),
+):
     app.add_typer(sub, name=name)
 register_calendar(app)
 register_classify(app)
@@ -68,7 +77,9 @@ def db_upgrade() -> None:
 
 
 @app.command()
-def poller(once: Annotated[bool, typer.Option(help="Import what is there, then exit.")] = False) -> None:
+def poller(
+    once: Annotated[bool, typer.Option(help="Import what is there, then exit.")] = False,
+) -> None:
     """Fetch mail from the IMAP mailbox into the database and enqueue it."""
     import logging
 
@@ -92,8 +103,10 @@ def sweep(grace: Annotated[float, typer.Option(help="Seconds a row may wait.")] 
     from workers.sweeper import sweep as run_sweep
 
     result = run_sweep(_wired(), grace=grace)
-    typer.echo(f"re-enqueued {len(result.raw_ids)} mails and {len(result.outbound_ids)} replies"
-               f" ({len(result.case_ids)} cases never routed)")
+    typer.echo(
+        f"re-enqueued {len(result.raw_ids)} mails and {len(result.outbound_ids)} replies"
+        f" ({len(result.case_ids)} cases never routed)"
+    )
 
 
 @app.command()
@@ -103,7 +116,9 @@ def health(
     max_outbox_age: Annotated[float, typer.Option(help="Seconds a reply may wait.")] = 900,
     max_poller_silence: Annotated[float, typer.Option(help="Seconds without IMAP contact.")] = 900,
     max_quarantined: Annotated[int, typer.Option(help="Quarantined mails tolerated.")] = 0,
-    no_poller: Annotated[bool, typer.Option(help="No IMAP poller runs here (folder inbox).")] = False,
+    no_poller: Annotated[
+        bool, typer.Option(help="No IMAP poller runs here (folder inbox).")
+    ] = False,
 ) -> None:
     """Is mail flowing? Exit code 1 when a check is over its limit."""
     from models.db import session_scope
@@ -111,9 +126,14 @@ def health(
     from workers.ops.health import measure
 
     with session_scope(_app().db_url) as session:
-        checks = measure(session, max_pending_age=max_pending_age, max_outbox_age=max_outbox_age,
-                         max_poller_silence=max_poller_silence, max_quarantined=max_quarantined,
-                         expect_poller=not no_poller)
+        checks = measure(
+            session,
+            max_pending_age=max_pending_age,
+            max_outbox_age=max_outbox_age,
+            max_poller_silence=max_poller_silence,
+            max_quarantined=max_quarantined,
+            expect_poller=not no_poller,
+        )
     if as_json:
         _print_json(health_json(checks))
     else:
@@ -126,8 +146,9 @@ def health(
 
 
 @app.command()
-def metrics(host: Annotated[str, typer.Option()] = "127.0.0.1",
-            port: Annotated[int, typer.Option()] = 9200) -> None:
+def metrics(
+    host: Annotated[str, typer.Option()] = "127.0.0.1", port: Annotated[int, typer.Option()] = 9200
+) -> None:
     """Serve Prometheus metrics of the pipeline (read from the database on each scrape)."""
     import time
 
@@ -144,11 +165,13 @@ def metrics(host: Annotated[str, typer.Option()] = "127.0.0.1",
 
 
 @cases_app.command("list")
-def cases_list(as_json: JsonFlag = False,
-               status: Annotated[str | None, typer.Option(help="Only this state.")] = None,
-               overdue: Annotated[bool, typer.Option(
-                   "--overdue", help="Only cases with a missed or past-due deadline.")] = False,
-               ) -> None:
+def cases_list(
+    as_json: JsonFlag = False,
+    status: Annotated[str | None, typer.Option(help="Only this state.")] = None,
+    overdue: Annotated[
+        bool, typer.Option("--overdue", help="Only cases with a missed or past-due deadline.")
+    ] = False,
+) -> None:
     """Every case: number, state, complainant, subject, language, created, messages."""
     from models.db import session_scope
     from models.types import utcnow
@@ -186,9 +209,12 @@ def case_show(number: str, as_json: JsonFlag = False) -> None:
 
 
 @mail_app.command("list")
-def mail_list(as_json: JsonFlag = False,
-              disposition: Annotated[str | None, typer.Option(
-                  help="pending | case | follow_up | screened | quarantined")] = None) -> None:
+def mail_list(
+    as_json: JsonFlag = False,
+    disposition: Annotated[
+        str | None, typer.Option(help="pending | case | follow_up | screened | quarantined")
+    ] = None,
+) -> None:
     """Every mail received and what became of it."""
     from models.db import session_scope
     from workers.ops.case_views import list_mail
@@ -257,14 +283,20 @@ def staff_list(as_json: JsonFlag = False) -> None:
     if as_json:
         _print_json(rows)
     else:
-        _table([{**r, "groups": ",".join(r["groups"])} for r in rows],
-               ["id", "name", "email", "groups", "on_duty"])
+        _table(
+            [{**r, "groups": ",".join(r["groups"])} for r in rows],
+            ["id", "name", "email", "groups", "on_duty"],
+        )
 
 
 @app.command()
 def demo(
-    inbox: Annotated[Path, typer.Option(help="Folder of .eml files.")] = Path("tests/fixtures/demo_inbox"),
-    out: Annotated[Path, typer.Option(help="Where the demo writes its database and outbox.")] = Path("var/demo"),
+    inbox: Annotated[Path, typer.Option(help="Folder of .eml files.")] = Path(
+        "tests/fixtures/demo_inbox"
+    ),
+    out: Annotated[
+        Path, typer.Option(help="Where the demo writes its database and outbox.")
+    ] = Path("var/demo"),
 ) -> None:
     """Run the whole pipeline in one process: SQLite, in-process broker, folder in and out."""
     from workers.ops.demo import run_demo

@@ -26,13 +26,22 @@ from config.policy_classify import SEVERITIES
 from config.settings import get_settings
 
 if TYPE_CHECKING:  # jieba and scikit-learn load only when the command runs
-    from workers.triage.model import CategoryModel
     from workers.triage.classify import Classification
+    from workers.triage.model import CategoryModel
 
 # RFC 5322 s2.2: a header field name is printable ASCII without the colon.
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:")
-_MAIL_HEADERS = {b"from", b"to", b"subject", b"date", b"message-id", b"received",
-                 b"mime-version", b"return-path", b"content-type"}  # fmt: skip
+_MAIL_HEADERS = {
+    b"from",
+    b"to",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"received",
+    b"mime-version",
+    b"return-path",
+    b"content-type",
+}
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON (a stable contract).")]
@@ -49,10 +58,11 @@ JsonlOption = Annotated[
     ),
 ]
 ModelOption = Annotated[
-    Path | None, typer.Option(
+    Path | None,
+    typer.Option(
         "--model",
         help="The model file; default: the settings' model_path (COMPLAINTDESK_MODEL_PATH).",
-    )
+    ),
 ]
 PolicyOption = Annotated[
     Path | None,
@@ -145,9 +155,13 @@ def _load_model(path: Path) -> CategoryModel | None:
 
 def _print_result(result: Classification, policy: Policy, as_json: bool) -> None:
     if as_json:
-        data = {"category": result.category, "severity": result.severity,
-                "confidence": result.confidence, "reasons": result.reasons,
-                "needs_review": result.needs_review}  # fmt: skip
+        data = {
+            "category": result.category,
+            "severity": result.severity,
+            "confidence": result.confidence,
+            "reasons": result.reasons,
+            "needs_review": result.needs_review,
+        }
         typer.echo(json.dumps(data, ensure_ascii=False))
         return
     name = next((c.name_zh for c in policy.categories if c.code == result.category), "")
@@ -159,9 +173,7 @@ def _print_result(result: Classification, policy: Policy, as_json: bool) -> None
         typer.echo(f"  - {reason}")
 
 
-def _retrain(
-    policy: Policy, model_path: Path, from_jsonl: Path | None, as_json: bool
-) -> None:
+def _retrain(policy: Policy, model_path: Path, from_jsonl: Path | None, as_json: bool) -> None:
     from workers.triage.model import retrain
 
     examples, severity_examples = _confirmed_examples(from_jsonl)
@@ -176,25 +188,35 @@ def _retrain(
     levels = dict(Counter(level for _, level in known_levels).most_common())
     severity_count = model.severity.examples_count if model.severity is not None else 0
     if as_json:
-        summary = {"examples": model.examples_count, "categories": counts,
-                   "severity_examples": severity_count, "severities": levels,
-                   "model": str(model_path)}  # fmt: skip
+        summary = {
+            "examples": model.examples_count,
+            "categories": counts,
+            "severity_examples": severity_count,
+            "severities": levels,
+            "model": str(model_path),
+        }
         typer.echo(json.dumps(summary, ensure_ascii=False))
     else:
-        typer.echo(f"trained on {model.examples_count} confirmed cases ({severity_count} with a "
-                   f"staff-set severity), saved to {model_path}")  # fmt: skip
+        typer.echo(
+            f"trained on {model.examples_count} confirmed cases ({severity_count} with a "
+            f"staff-set severity), saved to {model_path}"
+        )
     minimum = policy.classifier.min_examples
     if model.examples_count < minimum:
-        typer.echo(f"note: the model joins the rules from {minimum} "
-                   "cases on; until then the rules decide alone", err=True)  # fmt: skip
+        typer.echo(
+            f"note: the model joins the rules from {minimum} "
+            "cases on; until then the rules decide alone",
+            err=True,
+        )
     if severity_count < minimum:
-        typer.echo(f"note: the severity model joins the rules from {minimum} cases with a "
-                   "staff-set severity (of two severities at least) on", err=True)  # fmt: skip
+        typer.echo(
+            f"note: the severity model joins the rules from {minimum} cases with a "
+            "staff-set severity (of two severities at least) on",
+            err=True,
+        )
 
 
-def _known(
-    examples: list[tuple[str, str]], labels: set[str], what: str
-) -> list[tuple[str, str]]:
+def _known(examples: list[tuple[str, str]], labels: set[str], what: str) -> list[tuple[str, str]]:
     known = [(text, label) for text, label in examples if label in labels]
     if len(known) < len(examples):
         typer.echo(f"skipped {len(examples) - len(known)} cases of unknown {what}", err=True)

@@ -42,8 +42,10 @@ def scheduler(
                 typer.echo("another scheduler holds the lock; nothing done")
                 return
             _drain(worker)
-            typer.echo(f"{len(result.deadline_ids)} deadlines due at "
-                       f"{app.calendar.local(result.at).isoformat(timespec='seconds')}")
+            typer.echo(
+                f"{len(result.deadline_ids)} deadlines due at "
+                f"{app.calendar.local(result.at).isoformat(timespec='seconds')}"
+            )
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: sched.stop.set())

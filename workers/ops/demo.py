@@ -15,8 +15,12 @@ from config.settings import Settings
 
 def demo_settings(out: Path) -> Settings:
     out = out.resolve()
-    return Settings(database_url=f"sqlite:///{out / 'demo.db'}", broker_url="stub",
-                    attachments_dir=out / "attachments", outbox_dir=out / "outbox")
+    return Settings(
+        database_url=f"sqlite:///{out / 'demo.db'}",
+        broker_url="stub",
+        attachments_dir=out / "attachments",
+        outbox_dir=out / "outbox",
+    )
 
 
 def _decoded(value: str | None) -> str:
@@ -61,19 +65,46 @@ def run_demo(inbox: Path, out: Path) -> int:
     with session_scope(app.db_url) as session:
         cases, mails = list_cases(session), list_mail(session)
     typer.echo(f"\n{len(mails)} mails read from {inbox}, {len(cases)} cases opened\n")
-    typer.echo(format_table(cases, ["number", "status", "category", "severity", "assignee",
-                                    "language", "complainant", "subject"], max_col=36))
+    typer.echo(
+        format_table(
+            cases,
+            [
+                "number",
+                "status",
+                "category",
+                "severity",
+                "assignee",
+                "language",
+                "complainant",
+                "subject",
+            ],
+            max_col=36,
+        )
+    )
     typer.echo("\nMail that opened no case:")
-    typer.echo(format_table([m for m in mails if m["disposition"] != Disposition.CASE],
-                            ["id", "disposition", "case", "reason"], max_col=70))
+    typer.echo(
+        format_table(
+            [m for m in mails if m["disposition"] != Disposition.CASE],
+            ["id", "disposition", "case", "reason"],
+            max_col=70,
+        )
+    )
     sent = sorted((settings.outbox_dir or out).glob("*.eml"))
     rows = []
     for path in sent:
         msg = message_from_bytes(path.read_bytes())
-        rows.append({"file": path.name, "to": _decoded(msg["To"]), "subject": _decoded(msg["Subject"]),
-                     "in_reply_to": msg["In-Reply-To"]})
+        rows.append(
+            {
+                "file": path.name,
+                "to": _decoded(msg["To"]),
+                "subject": _decoded(msg["Subject"]),
+                "in_reply_to": msg["In-Reply-To"],
+            }
+        )
     typer.echo(f"\nReplies written to {settings.outbox_dir}:")
     typer.echo(format_table(rows, ["file", "to", "subject"], max_col=60))
-    typer.echo(f"\nLook closer: COMPLAINTDESK_DATABASE_URL={settings.database_url} "
-               "complaintdesk case show <NUMBER>")
+    typer.echo(
+        f"\nLook closer: COMPLAINTDESK_DATABASE_URL={settings.database_url} "
+        "complaintdesk case show <NUMBER>"
+    )
     return 0

@@ -27,18 +27,25 @@ class PipelineCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with session_scope(self.db_url) as session:
             checks = measure(session)
-            mail = session.execute(select(col(RawMessage.disposition), func.count())
-                                   .group_by(col(RawMessage.disposition))).all()
-            cases = session.execute(select(col(Case.status), func.count())
-                                    .group_by(col(Case.status))).all()
+            mail = session.execute(
+                select(col(RawMessage.disposition), func.count()).group_by(
+                    col(RawMessage.disposition)
+                )
+            ).all()
+            cases = session.execute(
+                select(col(Case.status), func.count()).group_by(col(Case.status))
+            ).all()
         for check in checks:
             suffix = "_seconds" if check.unit == "s" else ""
-            gauge = GaugeMetricFamily(f"complaintdesk_{check.name}{suffix}",
-                                      f"{check.name.replace('_', ' ')} ({check.unit})")
+            gauge = GaugeMetricFamily(
+                f"complaintdesk_{check.name}{suffix}",
+                f"{check.name.replace('_', ' ')} ({check.unit})",
+            )
             gauge.add_metric([], float("nan") if check.value is None else check.value)
             yield gauge
-        by_disposition = GaugeMetricFamily("complaintdesk_mail", "Mail received, by what became of it",
-                                           labels=["disposition"])
+        by_disposition = GaugeMetricFamily(
+            "complaintdesk_mail", "Mail received, by what became of it", labels=["disposition"]
+        )
         for disposition, count in mail:
             by_disposition.add_metric([disposition], count)
         yield by_disposition

@@ -19,11 +19,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from models import Case, Message
-from workers.clock import deadlines
 from workers.app import App
+from workers.casework.transitions import STATE_LABELS, TERMINAL_STATES, State
+from workers.clock import deadlines
 from workers.outbound.outbox import ReplyRequest, queue_reply
 from workers.outbound.render import is_english, template_language
-from workers.casework.transitions import STATE_LABELS, TERMINAL_STATES, State
 
 MAX_REFERENCES = 20
 
@@ -44,8 +44,11 @@ _NEXT_ANSWER = ("我们下一次答复您的最迟日期", "the latest date of o
 _SOON = ("我们会尽快答复您", "we will answer you as soon as we can")
 _ENDED = ("无，本案件已结束", "none, this case has ended")
 _FINAL = ("无，复查结论为最终结论", "none, the review result is final")
-SEVERITY_LABELS = {"general": ("一般", "general"), "important": ("重要", "important"),
-                   "major": ("重大", "major")}
+SEVERITY_LABELS = {
+    "general": ("一般", "general"),
+    "important": ("重要", "important"),
+    "major": ("重大", "major"),
+}
 
 
 def language_of(app: App, language: str) -> str:
@@ -85,9 +88,14 @@ def complainant_thread(session: Session, case: Case) -> tuple[str | None, list[s
     """(In-Reply-To, References) for a mail to the complainant: their last mail, and the
     conversation with them up to it."""
     rows = session.execute(
-        select(Message.message_id, Message.direction).where(
-            Message.case_id == case.id, Message.role == "complainant",
-            Message.message_id.is_not(None)).order_by(Message.id)).all()
+        select(Message.message_id, Message.direction)
+        .where(
+            Message.case_id == case.id,
+            Message.role == "complainant",
+            Message.message_id.is_not(None),
+        )
+        .order_by(Message.id)
+    ).all()
     last_in = max((i for i, (_, d) in enumerate(rows) if d == "in"), default=None)
     if last_in is None:
         return None, []
@@ -123,16 +131,29 @@ def notify_complainant(
             session.add(case)
     promise = promise or next_promise(session, app, case)
     in_reply_to, references = complainant_thread(session, case)
-    row = queue_reply(session, app, case, ReplyRequest(
-        kind=kind, occasion=occasion, to_addr=case.complainant_email,
-        to_name=case.complainant_name, language=language,
-        context={"organisation": organisation(app, language),
-                 "stage": stage_label(app, case, language),
-                 "next_date_text": format_day(app, promise.date, language),
-                 "next_what": promise.what(language), "sla": app.policy.sla,
-                 **(context or {})},
-        in_reply_to=in_reply_to, references=references,
-        auto_submitted=None if written_by_staff else "auto-replied"))
+    row = queue_reply(
+        session,
+        app,
+        case,
+        ReplyRequest(
+            kind=kind,
+            occasion=occasion,
+            to_addr=case.complainant_email,
+            to_name=case.complainant_name,
+            language=language,
+            context={
+                "organisation": organisation(app, language),
+                "stage": stage_label(app, case, language),
+                "next_date_text": format_day(app, promise.date, language),
+                "next_what": promise.what(language),
+                "sla": app.policy.sla,
+                **(context or {}),
+            },
+            in_reply_to=in_reply_to,
+            references=references,
+            auto_submitted=None if written_by_staff else "auto-replied",
+        ),
+    )
     if row is None:
         return None
     if not written_by_staff:

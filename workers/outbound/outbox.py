@@ -41,14 +41,22 @@ class ReplyRequest:
 
 
 # Built once: a query's construction costs more CPU than its compiled-cache lookup.
-_EXISTING_ID = (select(col(OutboundEmail.id))
-                .where(col(OutboundEmail.dedupe_key) == bindparam("key")))
-_AUTOMATIC_SINCE = select(func.count()).select_from(OutboundEmail).where(
-    col(OutboundEmail.to_addr) == bindparam("to"), col(OutboundEmail.automatic).is_(True),
-    col(OutboundEmail.created_at) >= bindparam("since"))
+_EXISTING_ID = select(col(OutboundEmail.id)).where(
+    col(OutboundEmail.dedupe_key) == bindparam("key")
+)
+_AUTOMATIC_SINCE = (
+    select(func.count())
+    .select_from(OutboundEmail)
+    .where(
+        col(OutboundEmail.to_addr) == bindparam("to"),
+        col(OutboundEmail.automatic).is_(True),
+        col(OutboundEmail.created_at) >= bindparam("since"),
+    )
+)
 # Both in one round trip, for the replies the hourly cap applies to.
-_EXISTING_ID_AND_AUTOMATIC_SINCE = select(_EXISTING_ID.scalar_subquery(),
-                                          _AUTOMATIC_SINCE.scalar_subquery())
+_EXISTING_ID_AND_AUTOMATIC_SINCE = select(
+    _EXISTING_ID.scalar_subquery(), _AUTOMATIC_SINCE.scalar_subquery()
+)
 # A transaction-scoped advisory lock per recipient address (PostgreSQL 11+).
 _LOCK_SENDER = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("to"), 0)))
 # Rows nobody reads back in the transaction that writes them: plain Core inserts.
@@ -76,8 +84,10 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
     existing_id, recent = None, 0
     if capped:
         lock_sender_budget(session, to_addr)
-        existing_id, recent = session.execute(_EXISTING_ID_AND_AUTOMATIC_SINCE, {
-            "key": key, "to": to_addr, "since": utcnow() - timedelta(hours=1)}).one()
+        existing_id, recent = session.execute(
+            _EXISTING_ID_AND_AUTOMATIC_SINCE,
+            {"key": key, "to": to_addr, "since": utcnow() - timedelta(hours=1)},
+        ).one()
     # Uncapped mail (to staff, from staff) asks nothing first: its INSERT skips a key that is
     # there already, and only then is the existing row read (a rerun).
     if existing_id is not None:
@@ -85,50 +95,114 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
     if not writable_address(to_addr):
         # A valid but odd address ("a b"@example.net, user@[192.0.2.7]) that compose refuses:
         # the case stands, staff answer by hand; raising would fail the whole ingest.
-        session.add(Event(case_id=case.id, kind="reply_suppressed",
-                          detail={"kind": req.kind, "to": to_addr,
-                                  "reason": "not an address we can write to"}))
+        session.add(
+            Event(
+                case_id=case.id,
+                kind="reply_suppressed",
+                detail={
+                    "kind": req.kind,
+                    "to": to_addr,
+                    "reason": "not an address we can write to",
+                },
+            )
+        )
         return None
     cap = app.policy.limits.max_auto_replies_per_sender_per_hour
     if capped and recent >= cap:
-        session.add(Event(case_id=case.id, kind="auto_reply_suppressed",
-                          detail={"kind": req.kind, "to": to_addr,
-                                  "reason": f"more than {cap} automatic mails to this address in an hour"}))
+        session.add(
+            Event(
+                case_id=case.id,
+                kind="auto_reply_suppressed",
+                detail={
+                    "kind": req.kind,
+                    "to": to_addr,
+                    "reason": f"more than {cap} automatic mails to this address in an hour",
+                },
+            )
+        )
         return None
     language = template_language(req.language, app.policy.languages)
-    traditional = (req.role == "complainant" and case.language in TRADITIONAL_CHINESE
-                   and language == "zh-CN")
-    rendered = render_reply(req.kind, language, {**req.context, "case": case_context(case)},
-                            traditional)
+    traditional = (
+        req.role == "complainant" and case.language in TRADITIONAL_CHINESE and language == "zh-CN"
+    )
+    rendered = render_reply(
+        req.kind, language, {**req.context, "case": case_context(case)}, traditional
+    )
     subject = tagged_subject(case.number, rendered.subject, app.policy.case_number_prefix)
     message_id = new_message_id(app.settings.intake_address.partition("@")[2])
-    raw = compose(OutgoingMail(
-        from_addr=app.settings.intake_address, from_name=app.settings.intake_name,
-        to_addr=to_addr, to_name=req.to_name, subject=subject,
-        text=rendered.text, html=rendered.html, message_id=message_id,
-        reply_to=reply_address(app.settings.intake_address, app.secret, case.number, req.staff_id),
-        case_number=case.number, in_reply_to=req.in_reply_to, references=req.references,
-        auto_submitted=req.auto_submitted))
+    raw = compose(
+        OutgoingMail(
+            from_addr=app.settings.intake_address,
+            from_name=app.settings.intake_name,
+            to_addr=to_addr,
+            to_name=req.to_name,
+            subject=subject,
+            text=rendered.text,
+            html=rendered.html,
+            message_id=message_id,
+            reply_to=reply_address(
+                app.settings.intake_address, app.secret, case.number, req.staff_id
+            ),
+            case_number=case.number,
+            in_reply_to=req.in_reply_to,
+            references=req.references,
+            auto_submitted=req.auto_submitted,
+        )
+    )
     # Callers read the row back (id, status): an object, written by one Core INSERT rather
     # than the unit of work; attached as if loaded, so a rerun's session.get finds it.
-    row = insert_as_loaded(session, OutboundEmail(
-        dedupe_key=key, case_id=case.id, kind=req.kind, automatic=automatic, to_addr=to_addr,
-        subject=subject, message_id=message_id, raw=raw, enqueued_at=utcnow()),
-        skip_existing=not capped)
+    row = insert_as_loaded(
+        session,
+        OutboundEmail(
+            dedupe_key=key,
+            case_id=case.id,
+            kind=req.kind,
+            automatic=automatic,
+            to_addr=to_addr,
+            subject=subject,
+            message_id=message_id,
+            raw=raw,
+            enqueued_at=utcnow(),
+        ),
+        skip_existing=not capped,
+    )
     if row is None:  # uncapped, and queued already by an earlier run of this stage
         return session.get(OutboundEmail, session.execute(_EXISTING_ID, {"key": key}).scalar())
     # Every column a Message and an Event object would have written, defaults included.
     now = utcnow()
-    session.execute(_INSERT_MESSAGE, {
-        "case_id": case.id, "direction": "out", "role": req.role, "raw_message_id": None,
-        "outbound_id": row.id, "message_id": message_id,
-        "from_addr": app.settings.intake_address, "from_name": "", "to_addrs": [to_addr],
-        "subject": subject, "body_text": rendered.text, "language": language,
-        "charset_notes": [], "sent_at": None, "created_at": now})
-    session.execute(_INSERT_EVENT, {
-        "case_id": case.id, "raw_message_id": None, "at": now, "actor": "system",
-        "kind": "mail_queued", "from_status": None, "to_status": None,
-        "detail": {"kind": req.kind, "to": to_addr, "outbound_id": row.id}})
+    session.execute(
+        _INSERT_MESSAGE,
+        {
+            "case_id": case.id,
+            "direction": "out",
+            "role": req.role,
+            "raw_message_id": None,
+            "outbound_id": row.id,
+            "message_id": message_id,
+            "from_addr": app.settings.intake_address,
+            "from_name": "",
+            "to_addrs": [to_addr],
+            "subject": subject,
+            "body_text": rendered.text,
+            "language": language,
+            "charset_notes": [],
+            "sent_at": None,
+            "created_at": now,
+        },
+    )
+    session.execute(
+        _INSERT_EVENT,
+        {
+            "case_id": case.id,
+            "raw_message_id": None,
+            "at": now,
+            "actor": "system",
+            "kind": "mail_queued",
+            "from_status": None,
+            "to_status": None,
+            "detail": {"kind": req.kind, "to": to_addr, "outbound_id": row.id},
+        },
+    )
     return row
 
 
@@ -144,6 +218,11 @@ def lock_sender_budget(session: Session, to_addr: str) -> None:
 
 
 def case_context(case: Case) -> dict[str, Any]:
-    return {"number": case.number, "status": case.status, "subject": case.subject,
-            "complainant_name": case.complainant_name, "category": case.category,
-            "severity": case.severity}
+    return {
+        "number": case.number,
+        "status": case.status,
+        "subject": case.subject,
+        "complainant_name": case.complainant_name,
+        "category": case.category,
+        "severity": case.severity,
+    }

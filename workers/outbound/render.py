@@ -30,8 +30,9 @@ class RenderedReply:
 class TraditionalLoader(FileSystemLoader):
     """The same templates, in traditional characters: converted once, when first loaded."""
 
-    def get_source(self, environment: Environment,
-                   template: str) -> tuple[str, str, Callable[[], bool]]:
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
         source, filename, uptodate = super().get_source(environment, template)
         return to_traditional(source), filename, uptodate
 
@@ -85,8 +86,9 @@ def is_english(language: str) -> bool:
 TRADITIONAL_CHINESE = ("zh-TW", "zh-HK", "zh-MO", "zh-Hant")
 
 
-def render_reply(kind: str, language: str, context: dict[str, Any],
-                 traditional: bool = False) -> RenderedReply:
+def render_reply(
+    kind: str, language: str, context: dict[str, Any], traditional: bool = False
+) -> RenderedReply:
     """`traditional`: the zh-CN templates for a reader of traditional characters (OpenCC
     s2tw), the same as converting the rendered reply."""
     env = traditional_template_env() if traditional else template_env()

@@ -48,8 +48,9 @@ _local = _Connections()
 
 def open_smtp(cfg: SmtpSettings) -> smtplib.SMTP:
     if cfg.ssl:
-        conn: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
-                                              context=ssl.create_default_context())
+        conn: smtplib.SMTP = smtplib.SMTP_SSL(
+            cfg.host, cfg.port, timeout=cfg.timeout, context=ssl.create_default_context()
+        )
     else:
         conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
         if cfg.starttls:
@@ -120,8 +121,7 @@ def deliver(app: App, row: Outgoing) -> None:
     if app.settings.outbox_dir is not None:
         write_to_folder(app.settings.outbox_dir, row)
         return
-    smtp_send(app.settings.smtp, _envelope_from(app.settings.intake_address), row.to_addr,
-              row.raw)
+    smtp_send(app.settings.smtp, _envelope_from(app.settings.intake_address), row.to_addr, row.raw)
 
 
 @lru_cache(maxsize=8)
@@ -136,26 +136,43 @@ RESENT = "delivered after an interrupted attempt; the recipient may have it twic
 _T = table_of(OutboundEmail)
 # PostgreSQL, autocommitted: lock the row, read its status and old mark, and mark it if queued.
 # Locking first makes the old mark the one a finished attempt left, not an older snapshot's.
-_OLD = (select(_T.c.id, _T.c.status, _T.c.last_error)
-        .where(_T.c.id == bindparam("oid")).with_for_update().cte("old"))
+_OLD = (
+    select(_T.c.id, _T.c.status, _T.c.last_error)
+    .where(_T.c.id == bindparam("oid"))
+    .with_for_update()
+    .cte("old")
+)
 _MARK_PG = select(_OLD.c.status, _OLD.c.last_error).add_cte(
-    update(_T).where(_T.c.id == _OLD.c.id, _OLD.c.status == OutboxStatus.QUEUED)
-    .values(last_error=IN_FLIGHT).cte("marked"))
+    update(_T)
+    .where(_T.c.id == _OLD.c.id, _OLD.c.status == OutboxStatus.QUEUED)
+    .values(last_error=IN_FLIGHT)
+    .cte("marked")
+)
 # PostgreSQL: the row lock is taken by writing the success in advance, so that success needs
 # no statement after SMTP, only the commit (sent_at is then when the SMTP transaction began).
 # The lock holds through SMTP; a failure overwrites the row in the same transaction (_UNDO),
 # and a crash rolls it back to the committed IN_FLIGHT mark.
-_CLAIM = (update(_T).where(_T.c.id == bindparam("oid"), _T.c.status == OutboxStatus.QUEUED)
-          .values(status=OutboxStatus.SENT, sent_at=bindparam("sent_at"),
-                  attempts=_T.c.attempts + 1, last_error=bindparam("last_error"))
-          .returning(_T.c.id, _T.c.kind, _T.c.to_addr, _T.c.raw))
+_CLAIM = (
+    update(_T)
+    .where(_T.c.id == bindparam("oid"), _T.c.status == OutboxStatus.QUEUED)
+    .values(
+        status=OutboxStatus.SENT,
+        sent_at=bindparam("sent_at"),
+        attempts=_T.c.attempts + 1,
+        last_error=bindparam("last_error"),
+    )
+    .returning(_T.c.id, _T.c.kind, _T.c.to_addr, _T.c.raw)
+)
 _UNDO = update(_T).where(_T.c.id == bindparam("oid")).values(sent_at=None)
 _STATUS_NOW = select(_T.c.status).where(_T.c.id == bindparam("oid"))
 # SQLite (no row locks): read, then write the mark; the result is written after SMTP.
 _STATUS = select(_T.c.status, _T.c.last_error).where(_T.c.id == bindparam("oid")).with_for_update()
 _MARK = update(_T).where(_T.c.id == bindparam("oid")).values(last_error=IN_FLIGHT)
-_LOCK = (select(_T.c.id, _T.c.kind, _T.c.to_addr, _T.c.raw, _T.c.status)
-         .where(_T.c.id == bindparam("oid")).with_for_update())
+_LOCK = (
+    select(_T.c.id, _T.c.kind, _T.c.to_addr, _T.c.raw, _T.c.status)
+    .where(_T.c.id == bindparam("oid"))
+    .with_for_update()
+)
 _RESULT = update(_T).where(_T.c.id == bindparam("oid")).values(attempts=_T.c.attempts + 1)
 
 
@@ -200,8 +217,14 @@ def send(app: App, outbound_id: int) -> str:
     failed, requeue = (_UNDO, {"status": OutboxStatus.QUEUED}) if claimed else (_RESULT, {})
     with engine.begin() as conn:
         if claimed:
-            row = conn.execute(_CLAIM, {"oid": outbound_id, "sent_at": utcnow(),
-                                        "last_error": RESENT if interrupted else None}).first()
+            row = conn.execute(
+                _CLAIM,
+                {
+                    "oid": outbound_id,
+                    "sent_at": utcnow(),
+                    "last_error": RESENT if interrupted else None,
+                },
+            ).first()
             if row is None:  # another delivery finished it since the mark
                 return conn.execute(_STATUS_NOW, {"oid": outbound_id}).scalar() or "missing"
         else:
@@ -211,22 +234,31 @@ def send(app: App, outbound_id: int) -> str:
         try:
             deliver(app, row)
         except PermanentFailure as e:
-            conn.execute(failed, {"oid": outbound_id, "status": OutboxStatus.FAILED,
-                                  "last_error": str(e)})
+            conn.execute(
+                failed, {"oid": outbound_id, "status": OutboxStatus.FAILED, "last_error": str(e)}
+            )
             log.warning("outbound %s failed for good: %s", outbound_id, e)
             return OutboxStatus.FAILED
         except (OSError, smtplib.SMTPException) as e:
             drop_connection()
-            conn.execute(failed, {"oid": outbound_id, **requeue,
-                                  "last_error": f"{type(e).__name__}: {e}"[:4000]})
+            conn.execute(
+                failed,
+                {"oid": outbound_id, **requeue, "last_error": f"{type(e).__name__}: {e}"[:4000]},
+            )
             error = e  # committed with the attempt below, then raised for a retry
         else:
             if interrupted:
                 log.warning("outbound %s sent again after an interrupted attempt", outbound_id)
             if not claimed:
-                conn.execute(_RESULT, {"oid": outbound_id, "status": OutboxStatus.SENT,
-                                       "sent_at": utcnow(),
-                                       "last_error": RESENT if interrupted else None})
+                conn.execute(
+                    _RESULT,
+                    {
+                        "oid": outbound_id,
+                        "status": OutboxStatus.SENT,
+                        "sent_at": utcnow(),
+                        "last_error": RESENT if interrupted else None,
+                    },
+                )
             return OutboxStatus.SENT
     raise error
 

@@ -42,17 +42,19 @@ def member_name(app: App, staff_id: str | None) -> str | None:
     return next((f"{m.name} ({m.id})" for m in app.policy.staff if m.id == staff_id), staff_id)
 
 
-def case_summary(app: App, case: Case, next_due: datetime | None,
-                 language: str) -> dict[str, Any]:
+def case_summary(app: App, case: Case, next_due: datetime | None, language: str) -> dict[str, Any]:
     """The case at a glance, as the staff partial templates/*/_staff_case.* shows it, given
     the next date the complainant is promised (`deadlines.next_date`)."""
     language = language_of(app, language)
-    return {"category": category_label(app, case.category, language),
-            "severity": severity_label(case.severity, language),
-            "group": group_name(app, case.assigned_group),
-            "assignee": member_name(app, case.assignee),
-            "next_date_text": app.calendar.format_datetime(next_due, language) if next_due else "",
-            "merged_into": case.merged_into, "malicious": case.malicious}
+    return {
+        "category": category_label(app, case.category, language),
+        "severity": severity_label(case.severity, language),
+        "group": group_name(app, case.assigned_group),
+        "assignee": member_name(app, case.assignee),
+        "next_date_text": app.calendar.format_datetime(next_due, language) if next_due else "",
+        "merged_into": case.merged_into,
+        "malicious": case.malicious,
+    }
 
 
 def staff_summary(session: Session, app: App, case: Case, language: str) -> dict[str, Any]:
@@ -60,15 +62,31 @@ def staff_summary(session: Session, app: App, case: Case, language: str) -> dict
     return case_summary(app, case, deadlines.next_date(session, app, case), language)
 
 
-def staff_request(kind: str, occasion: str, member: StaffMember, language: str,
-                  context: dict[str, Any], *, in_reply_to: str | None = None,
-                  references: list[str] | None = None) -> ReplyRequest:
+def staff_request(
+    kind: str,
+    occasion: str,
+    member: StaffMember,
+    language: str,
+    context: dict[str, Any],
+    *,
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+) -> ReplyRequest:
     """Mail `kind` to a staff member: their token in the Reply-To makes their reply an
     authenticated command mail."""
-    return ReplyRequest(kind=kind, occasion=occasion, to_addr=member.email, to_name=member.name,
-                        language=language, context=context, in_reply_to=in_reply_to,
-                        references=list(references or []),
-                        auto_submitted=STAFF_AUTO_SUBMITTED, staff_id=member.id, role="staff")
+    return ReplyRequest(
+        kind=kind,
+        occasion=occasion,
+        to_addr=member.email,
+        to_name=member.name,
+        language=language,
+        context=context,
+        in_reply_to=in_reply_to,
+        references=list(references or []),
+        auto_submitted=STAFF_AUTO_SUBMITTED,
+        staff_id=member.id,
+        role="staff",
+    )
 
 
 def notify_staff(
@@ -86,12 +104,25 @@ def notify_staff(
 ) -> int | None:
     """Queue mail `kind` to a staff member, its Reply-To their signed address for the case."""
     language = language_of(app, language)
-    row = queue_reply(session, app, case, staff_request(
-        kind, f"{occasion}:{member.id}", member, language,
-        # The subject as this member may read it (workers.mail.redact): a caller's own wins.
-        {"organisation": organisation(app, language),
-         "stage": stage_label(app, case, language), "staff": member,
-         "case_subject": staff_view(app, case, member, language)(case.subject or ""),
-         **context},
-        in_reply_to=in_reply_to, references=references))
+    row = queue_reply(
+        session,
+        app,
+        case,
+        staff_request(
+            kind,
+            f"{occasion}:{member.id}",
+            member,
+            language,
+            # The subject as this member may read it (workers.mail.redact): a caller's own wins.
+            {
+                "organisation": organisation(app, language),
+                "stage": stage_label(app, case, language),
+                "staff": member,
+                "case_subject": staff_view(app, case, member, language)(case.subject or ""),
+                **context,
+            },
+            in_reply_to=in_reply_to,
+            references=references,
+        ),
+    )
     return row.id if row is not None else None

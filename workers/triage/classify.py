@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # scikit-learn loads only where a model is used
 # Code constants, as the policy file has no keys for them.
 SEVERITY_MODEL_MIN_PROBABILITY: dict[str, float] = {"important": 0.7, "major": 0.8}
 
+
 @dataclass(frozen=True)
 class RuleHit:
     rule: str  # the rule's name in CHAIN
@@ -162,8 +163,22 @@ def _instead(text: str, start: int, cut: str, matcher: _Matcher) -> tuple[str, i
 
 # --- amounts ------------------------------------------------------------------------------
 
-_CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
-              "八": 8, "九": 9, "几": 2, "数": 2, "上": 1}  # fmt: skip
+_CN_DIGITS = {
+    "零": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+    "几": 2,
+    "数": 2,
+    "上": 1,
+}
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG = {"万": 10_000, "亿": 100_000_000}
 _MULTIPLIERS = {"万": 10_000, "w": 10_000, "千": 1000, "k": 1000}
@@ -341,9 +356,7 @@ def _usable(model: CategoryModel | SeverityModel, policy: Policy) -> bool:
     return model.examples_count >= policy.classifier.min_examples
 
 
-def classify(
-    text: str, policy: Policy, model: CategoryModel | None = None
-) -> Classification:
+def classify(text: str, policy: Policy, model: CategoryModel | None = None) -> Classification:
     normalised = normalise(text)
     hits = [hit for rule in CHAIN for hit in rule.check(normalised, policy)]
     scores = rule_scores(hits, policy.classifier.rule_prior)
@@ -368,8 +381,10 @@ def classify(
             # floor (classify_stage.store) is still compared with the raised level.
             hits.append(raised)
             rules_said = severity_reason.removeprefix("severity ")
-            severity_reason = (f"severity {raised.level}: like cases staff rated {raised.level} "
-                               f"(model {probability:.2f}; rules said {rules_said})")
+            severity_reason = (
+                f"severity {raised.level}: like cases staff rated {raised.level} "
+                f"(model {probability:.2f}; rules said {rules_said})"
+            )
             severity = raised.level
     reasons = [choice.reason, severity_reason, *model_reasons]
     confidence = round(choice.confidence, 3)

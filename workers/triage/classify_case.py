@@ -83,12 +83,16 @@ def current_model(app: App) -> CategoryModel | None:
 def classification_record(result: Classification, model: CategoryModel | None) -> dict[str, Any]:
     """The JSON kept on the case: what staff are shown as the why of the category and severity."""
     severity = getattr(model, "severity", None)  # None too in a file saved before it existed
-    return {"category": result.category, "severity": result.severity,
-            "confidence": result.confidence, "reasons": result.reasons,
-            "hits": [{**asdict(hit), "evidence": list(hit.evidence)} for hit in result.hits],
-            "needs_review": result.needs_review,
-            "model_examples": model.examples_count if model is not None else 0,
-            "severity_model_examples": severity.examples_count if severity is not None else 0}
+    return {
+        "category": result.category,
+        "severity": result.severity,
+        "confidence": result.confidence,
+        "reasons": result.reasons,
+        "hits": [{**asdict(hit), "evidence": list(hit.evidence)} for hit in result.hits],
+        "needs_review": result.needs_review,
+        "model_examples": model.examples_count if model is not None else 0,
+        "severity_model_examples": severity.examples_count if severity is not None else 0,
+    }
 
 
 def highest(*levels: str | None) -> str:
@@ -96,8 +100,9 @@ def highest(*levels: str | None) -> str:
     return max((level for level in levels if level), key=SEVERITIES.index)
 
 
-def store(session: Session, app: App, case: Case, result: Classification,
-          record: dict[str, Any]) -> bool:
+def store(
+    session: Session, app: App, case: Case, result: Classification, record: dict[str, Any]
+) -> bool:
     """Write the result on the case, keeping what staff set; True when anything changed."""
     before = (case.category, case.severity, case.classification)
     if case.category_set_by is None:
@@ -116,19 +121,29 @@ def store(session: Session, app: App, case: Case, result: Classification,
         return False
     case.updated_at = utcnow()
     session.add(case)
-    session.add(Event(case_id=case.id, kind="classified",
-                      detail={"category": case.category, "severity": case.severity,
-                              "reasons": result.reasons, "needs_review": result.needs_review,
-                              "kept_staff_category": case.category_set_by is not None,
-                              "kept_staff_severity": case.severity_set_by is not None}))
+    session.add(
+        Event(
+            case_id=case.id,
+            kind="classified",
+            detail={
+                "category": case.category,
+                "severity": case.severity,
+                "reasons": result.reasons,
+                "needs_review": result.needs_review,
+                "kept_staff_category": case.category_set_by is not None,
+                "kept_staff_severity": case.severity_set_by is not None,
+            },
+        )
+    )
     if case.severity != before[1]:
         session.flush()
         deadlines.on_severity_set(session, app, case, utcnow())
     return True
 
 
-def classify_loaded(session: Session, app: App, case: Case, message: Message | None,
-                    model: CategoryModel | None) -> None:
+def classify_loaded(
+    session: Session, app: App, case: Case, message: Message | None, model: CategoryModel | None
+) -> None:
     """Classify the row-locked case from its complaint, inside the caller's transaction."""
     text = case_text(case.subject, message.body_text if message else "")
     # The root Policy carries every section that classify reads.
@@ -159,12 +174,18 @@ class ClassifyBatch(BatchStage[int]):
         self.model = model
 
     def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, Any]]:
-        cases = {case.id: case for case in session.execute(
-            select(Case).where(col(Case.id).in_(ids)).order_by(col(Case.id))
-            .with_for_update()).scalars()}
+        cases = {
+            case.id: case
+            for case in session.execute(
+                select(Case).where(col(Case.id).in_(ids)).order_by(col(Case.id)).with_for_update()
+            ).scalars()
+        }
         messages = complaint_messages(session, list(cases))
-        return [(case_id, (cases[case_id], messages.get(case_id)))
-                for case_id in dict.fromkeys(ids) if case_id in cases]
+        return [
+            (case_id, (cases[case_id], messages.get(case_id)))
+            for case_id in dict.fromkeys(ids)
+            if case_id in cases
+        ]
 
     def work(self, session: Session, row: tuple[Case, Message | None]) -> int:
         case, message = row

@@ -76,4 +76,3 @@ def pseudonymise(name_or_email: str, case_number: str, prefix: str = "投诉人"
     who = (address or name or name_or_email).strip().lower()
     digest = hashlib.sha256(f"{case_number}\0{who}".encode()).digest()
     return prefix + "".join(string.ascii_uppercase[b % 26] for b in digest[:2])
-

@@ -45,9 +45,10 @@ _ROUTING_LOCK = 0x63645F726F757465
 def open_counts(session: Session) -> dict[str, int]:
     """Each staff member's cases that are not over (closed, withdrawn, not accepted)."""
     rows = session.execute(
-        select(col(Case.assignee), func.count()).where(
-            col(Case.assignee).is_not(None), col(Case.status).not_in(sorted(TERMINAL_STATES)))
-        .group_by(col(Case.assignee))).all()
+        select(col(Case.assignee), func.count())
+        .where(col(Case.assignee).is_not(None), col(Case.status).not_in(sorted(TERMINAL_STATES)))
+        .group_by(col(Case.assignee))
+    ).all()
     return {assignee: int(count) for assignee, count in rows}
 
 
@@ -60,37 +61,53 @@ def serialise_routing(session: Session) -> None:
 
 
 def _decision_of(detail: dict) -> tuple[RoutingDecision, bool]:
-    decision = RoutingDecision(detail["group"], detail["assignee"], detail["notify_leadership"],
-                               detail["reasons"])
+    decision = RoutingDecision(
+        detail["group"], detail["assignee"], detail["notify_leadership"], detail["reasons"]
+    )
     return decision, not detail.get("kept_staff_assignment", False)
 
 
 def earlier_decision(session: Session, case_id: int) -> tuple[RoutingDecision, bool] | None:
     """The decision routing recorded for the case, and whether it chose the owner."""
     detail = session.execute(
-        select(col(Event.detail)).where(col(Event.case_id) == case_id,
-                                        col(Event.kind) == "assigned", col(Event.actor) == ROUTER)
-        .order_by(col(Event.id)).limit(1)).scalar_one_or_none()
+        select(col(Event.detail))
+        .where(
+            col(Event.case_id) == case_id, col(Event.kind) == "assigned", col(Event.actor) == ROUTER
+        )
+        .order_by(col(Event.id))
+        .limit(1)
+    ).scalar_one_or_none()
     return None if detail is None else _decision_of(detail)
 
 
-def earlier_decisions(session: Session,
-                      case_ids: list[int]) -> dict[int, tuple[RoutingDecision, bool]]:
+def earlier_decisions(
+    session: Session, case_ids: list[int]
+) -> dict[int, tuple[RoutingDecision, bool]]:
     """`earlier_decision` of each of the cases that has one, in one query."""
     if not case_ids:
         return {}
-    first = (select(func.min(Event.id))
-             .where(col(Event.case_id).in_(case_ids), col(Event.kind) == "assigned",
-                    col(Event.actor) == ROUTER)
-             .group_by(col(Event.case_id)))
-    rows = session.execute(select(col(Event.case_id), col(Event.detail))
-                           .where(col(Event.id).in_(first)))
+    first = (
+        select(func.min(Event.id))
+        .where(
+            col(Event.case_id).in_(case_ids),
+            col(Event.kind) == "assigned",
+            col(Event.actor) == ROUTER,
+        )
+        .group_by(col(Event.case_id))
+    )
+    rows = session.execute(
+        select(col(Event.case_id), col(Event.detail)).where(col(Event.id).in_(first))
+    )
     return {case_id: _decision_of(detail) for case_id, detail in rows}
 
 
-def decide(session: Session, app: App, case: Case,
-           earlier: tuple[RoutingDecision, bool] | None,
-           counts: dict[str, int] | None = None) -> tuple[RoutingDecision, bool]:
+def decide(
+    session: Session,
+    app: App,
+    case: Case,
+    earlier: tuple[RoutingDecision, bool] | None,
+    counts: dict[str, int] | None = None,
+) -> tuple[RoutingDecision, bool]:
     """(the routing of the case, whether routing chose its owner) — recorded once per case.
 
     `earlier`: what `earlier_decision` found for the case (a batch looks them all up at once);
@@ -99,18 +116,30 @@ def decide(session: Session, app: App, case: Case,
         return earlier
     if case.assigned_group or case.assignee:  # staff handed it on before routing ran
         group = case.assigned_group or app.policy.routing.intake_group
-        decision = RoutingDecision(group, case.assignee, False,
-                                   [f"kept: assigned by staff to {case.assignee or group}"])
+        decision = RoutingDecision(
+            group, case.assignee, False, [f"kept: assigned by staff to {case.assignee or group}"]
+        )
         chose = False
     else:
-        decision = route(case.category or "other", case.severity or "general", app.policy,
-                         app.policy.staff, open_counts(session) if counts is None else counts)
+        decision = route(
+            case.category or "other",
+            case.severity or "general",
+            app.policy,
+            app.policy.staff,
+            open_counts(session) if counts is None else counts,
+        )
         case.assigned_group, case.assignee = decision.group, decision.assignee
         case.updated_at = utcnow()
         session.add(case)
         chose = True
-    session.add(Event(case_id=case.id, actor=ROUTER, kind="assigned",
-                      detail={**asdict(decision), "kept_staff_assignment": not chose}))
+    session.add(
+        Event(
+            case_id=case.id,
+            actor=ROUTER,
+            kind="assigned",
+            detail={**asdict(decision), "kept_staff_assignment": not chose},
+        )
+    )
     return decision, chose
 
 
@@ -118,13 +147,21 @@ def unrouted_case_ids(session: Session, before: datetime, limit: int = 1000) -> 
     """Open cases created before `before` that routing never decided on: a worker died between
     ingest's commit and its enqueue, or the broker lost the message. The sweeper sends them to
     `classify_case` again, which reclassifies harmlessly and hands them on to routing."""
-    routed = select(col(Event.id)).where(col(Event.case_id) == Case.id,
-                                         col(Event.kind) == "assigned", col(Event.actor) == ROUTER)
-    return list(session.execute(
-        select(col(Case.id)).where(col(Case.created_at) < before,
-                                   col(Case.status).not_in(sorted(TERMINAL_STATES)),
-                                   ~routed.exists())
-        .order_by(col(Case.id)).limit(limit)).scalars())
+    routed = select(col(Event.id)).where(
+        col(Event.case_id) == Case.id, col(Event.kind) == "assigned", col(Event.actor) == ROUTER
+    )
+    return list(
+        session.execute(
+            select(col(Case.id))
+            .where(
+                col(Case.created_at) < before,
+                col(Case.status).not_in(sorted(TERMINAL_STATES)),
+                ~routed.exists(),
+            )
+            .order_by(col(Case.id))
+            .limit(limit)
+        ).scalars()
+    )
 
 
 def leadership_due(app: App, case: Case) -> bool:
@@ -132,13 +169,18 @@ def leadership_due(app: App, case: Case) -> bool:
     # raised it to major still tells leadership (once: the notice is keyed per case).
     routing = app.policy.routing
     return case.severity is not None and (
-        severity_rank(as_severity(case.severity)) >= severity_rank(routing.notify_leadership_at))
+        severity_rank(as_severity(case.severity)) >= severity_rank(routing.notify_leadership_at)
+    )
 
 
-def route_loaded(session: Session, app: App, case: Case,
-                 earlier: tuple[RoutingDecision, bool] | None,
-                 counts: dict[str, int] | None = None,
-                 complaint: Complaint | None = None) -> list[int]:
+def route_loaded(
+    session: Session,
+    app: App,
+    case: Case,
+    earlier: tuple[RoutingDecision, bool] | None,
+    counts: dict[str, int] | None = None,
+    complaint: Complaint | None = None,
+) -> list[int]:
     """Route the row-locked, classified case inside the caller's transaction (which holds the
     routing lock); the ids of outbox rows still to send."""
     decision, chose = decide(session, app, case, earlier, counts)
@@ -176,15 +218,21 @@ class RouteBatch(BatchStage[list[int]]):
         self.counts: dict[str, int] | None = None
 
     def load(self, session: Session, ids: Sequence[int]) -> Iterable[tuple[int, Case]]:
-        cases = {case.id: case for case in session.execute(
-            select(Case).where(col(Case.id).in_(ids)).order_by(col(Case.id))
-            .with_for_update()).scalars()}
+        cases = {
+            case.id: case
+            for case in session.execute(
+                select(Case).where(col(Case.id).in_(ids)).order_by(col(Case.id)).with_for_update()
+            ).scalars()
+        }
         self.earlier = earlier_decisions(session, list(cases))
         # The complaints quoted in the owners' notifications (cases routed before need none).
         self.complaints = complaints(session, [i for i in cases if i not in self.earlier])
         # Not classified yet: passed over, the classify stage enqueues them when they are.
-        return [(case_id, cases[case_id]) for case_id in dict.fromkeys(ids)
-                if case_id in cases and cases[case_id].category is not None]
+        return [
+            (case_id, cases[case_id])
+            for case_id in dict.fromkeys(ids)
+            if case_id in cases and cases[case_id].category is not None
+        ]
 
     def work(self, session: Session, row: Case) -> list[int]:
         case, case_id = row, row.id
@@ -193,8 +241,9 @@ class RouteBatch(BatchStage[list[int]]):
         self.counts = None  # until this case is through: a rollback may leave its owner counted
         # Whether routing, not staff or an earlier run, gives the case its owner now.
         fresh = case_id not in self.earlier and not (case.assigned_group or case.assignee)
-        outbound_ids = route_loaded(session, self.app, case, self.earlier.get(case_id), counts,
-                                    self.complaints.get(case_id))
+        outbound_ids = route_loaded(
+            session, self.app, case, self.earlier.get(case_id), counts, self.complaints.get(case_id)
+        )
         if fresh and case.assignee is not None and case.status not in TERMINAL_STATES:
             counts[case.assignee] = counts.get(case.assignee, 0) + 1
         self.counts = counts

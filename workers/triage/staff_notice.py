@@ -21,11 +21,11 @@ from config.policy_staff import StaffMember, members_of
 from models import Attachment, Case, Event, Message, OutboundEmail
 from workers.app import App
 from workers.casework.command_parse import help_text, vocabulary_of
+from workers.mail.redact import StaffView, staff_view
 from workers.outbound.letters import organisation, severity_label, stage_label
 from workers.outbound.outbox import queue_reply
-from workers.outbound.staff_letters import group_name, member_name, staff_request, staff_summary
-from workers.mail.redact import StaffView, staff_view
 from workers.outbound.render import template_language
+from workers.outbound.staff_letters import group_name, member_name, staff_request, staff_summary
 from workers.triage.route import RoutingDecision
 from workers.triage.training_data import complaint_message, complaint_messages
 
@@ -57,8 +57,15 @@ def staff_language(app: App) -> str:
 
 def evidence(classification: dict[str, Any]) -> list[dict[str, Any]]:
     """The rule hits: which rule found which words, for which category or severity signal."""
-    return [{"rule": hit["rule"], "target": hit["target"], "level": hit.get("level"),
-             "words": ", ".join(hit["evidence"])} for hit in classification.get("hits", [])]
+    return [
+        {
+            "rule": hit["rule"],
+            "target": hit["target"],
+            "level": hit.get("level"),
+            "words": ", ".join(hit["evidence"]),
+        }
+        for hit in classification.get("hits", [])
+    ]
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,17 @@ class Complaint:
 
 def complaint(session: Session, case: Case) -> Complaint:
     message = complaint_message(session, case.id)
-    attachments = [] if message is None else list(session.execute(
-        select(Attachment).where(Attachment.message_id == message.id)
-        .order_by(Attachment.id)).scalars())
+    attachments = (
+        []
+        if message is None
+        else list(
+            session.execute(
+                select(Attachment)
+                .where(Attachment.message_id == message.id)
+                .order_by(Attachment.id)
+            ).scalars()
+        )
+    )
     return Complaint(message, attachments)
 
 
@@ -84,17 +99,23 @@ def complaints(session: Session, case_ids: list[int]) -> dict[int, Complaint]:
     by_message: dict[int, list[Attachment]] = {}
     if messages:
         for att in session.execute(
-                select(Attachment).where(Attachment.message_id.in_(
-                    [m.id for m in messages.values()])).order_by(Attachment.id)).scalars():
+            select(Attachment)
+            .where(Attachment.message_id.in_([m.id for m in messages.values()]))
+            .order_by(Attachment.id)
+        ).scalars():
             by_message.setdefault(att.message_id, []).append(att)
-    return {case_id: Complaint(messages.get(case_id),
-                               by_message.get(messages[case_id].id, [])
-                               if case_id in messages else [])
-            for case_id in case_ids}
+    return {
+        case_id: Complaint(
+            messages.get(case_id),
+            by_message.get(messages[case_id].id, []) if case_id in messages else [],
+        )
+        for case_id in case_ids
+    }
 
 
-def complaint_context(session: Session, app: App, case: Case, view: StaffView,
-                      loaded: Complaint | None = None) -> dict[str, Any]:
+def complaint_context(
+    session: Session, app: App, case: Case, view: StaffView, loaded: Complaint | None = None
+) -> dict[str, Any]:
     """The complainant and the complaint as this member may see them: outside intake, the
     subject, the text and the attachment names with the complainant's identity masked."""
     found = loaded if loaded is not None else complaint(session, case)
@@ -102,71 +123,118 @@ def complaint_context(session: Session, app: App, case: Case, view: StaffView,
     body = view(message.body_text if message else "").strip()
     if len(body) > MAX_EXCERPT:
         body = body[:MAX_EXCERPT] + " …"
-    return {"complainant": view.complainant, "case_subject": view(case.subject), "excerpt": body,
-            "attachments": [{"filename": view(a.filename), "size": a.size, "flagged": a.flagged}
-                            for a in attachments]}
+    return {
+        "complainant": view.complainant,
+        "case_subject": view(case.subject),
+        "excerpt": body,
+        "attachments": [
+            {"filename": view(a.filename), "size": a.size, "flagged": a.flagged}
+            for a in attachments
+        ],
+    }
 
 
-def notification_context(session: Session, app: App, case: Case, member: StaffMember,
-                         decision: RoutingDecision, why: str, language: str,
-                         loaded: Complaint | None = None) -> dict[str, Any]:
+def notification_context(
+    session: Session,
+    app: App,
+    case: Case,
+    member: StaffMember,
+    decision: RoutingDecision,
+    why: str,
+    language: str,
+    loaded: Complaint | None = None,
+) -> dict[str, Any]:
     classification = case.classification or {}
-    return {"staff_name": member.name, "staff_id": member.id, "why": why,
-            "group_name": group_name(app, decision.group),
-            "organisation": organisation(app, language),
-            "received_text": app.calendar.format_datetime(case.received_at, language),
-            "stage": stage_label(app, case, language),
-            "summary": staff_summary(session, app, case, language),
-            "reasons": classification.get("reasons", []), "routing_reasons": decision.reasons,
-            "evidence": evidence(classification),
-            "needs_review": bool(classification.get("needs_review")),
-            "confidence": classification.get("confidence"),
-            "category_codes": [c.code for c in app.policy.categories],
-            "help_text": help_text(language if language == "zh-CN" else "en",
-                                   vocabulary_of(app.policy)),
-            **complaint_context(session, app, case, staff_view(app, case, member, language),
-                                loaded)}
+    return {
+        "staff_name": member.name,
+        "staff_id": member.id,
+        "why": why,
+        "group_name": group_name(app, decision.group),
+        "organisation": organisation(app, language),
+        "received_text": app.calendar.format_datetime(case.received_at, language),
+        "stage": stage_label(app, case, language),
+        "summary": staff_summary(session, app, case, language),
+        "reasons": classification.get("reasons", []),
+        "routing_reasons": decision.reasons,
+        "evidence": evidence(classification),
+        "needs_review": bool(classification.get("needs_review")),
+        "confidence": classification.get("confidence"),
+        "category_codes": [c.code for c in app.policy.categories],
+        "help_text": help_text(
+            language if language == "zh-CN" else "en", vocabulary_of(app.policy)
+        ),
+        **complaint_context(session, app, case, staff_view(app, case, member, language), loaded),
+    }
 
 
-def queue_owner_notifications(session: Session, app: App, case: Case,
-                              decision: RoutingDecision,
-                              loaded: Complaint | None = None) -> list[OutboundEmail]:
+def queue_owner_notifications(
+    session: Session,
+    app: App,
+    case: Case,
+    decision: RoutingDecision,
+    loaded: Complaint | None = None,
+) -> list[OutboundEmail]:
     """`staff_notification` to whoever now has to act on the case (`loaded`: its complaint,
     when the caller has read it already)."""
     language, to = staff_language(app), addressees(app, decision)
     if not to.members:  # nobody on duty anywhere: say so where `case show` lists the history
-        session.add(Event(case_id=case.id, kind="notification_skipped",
-                          detail={"kind": "staff_notification", "group": decision.group,
-                                  "reason": "nobody on duty in the group or in intake"}))
+        session.add(
+            Event(
+                case_id=case.id,
+                kind="notification_skipped",
+                detail={
+                    "kind": "staff_notification",
+                    "group": decision.group,
+                    "reason": "nobody on duty in the group or in intake",
+                },
+            )
+        )
     rows = []
     if to.members and loaded is None:  # read once for all the addressees
         loaded = complaint(session, case)
     for member in to.members:
-        context = notification_context(session, app, case, member, decision, to.why, language,
-                                       loaded)
-        row = queue_reply(session, app, case, staff_request(
-            "staff_notification", f"assign:{member.id}", member, language, context))
+        context = notification_context(
+            session, app, case, member, decision, to.why, language, loaded
+        )
+        row = queue_reply(
+            session,
+            app,
+            case,
+            staff_request("staff_notification", f"assign:{member.id}", member, language, context),
+        )
         if row is not None:
             rows.append(row)
     return rows
 
 
-def queue_leadership_notice(session: Session, app: App, case: Case,
-                            reasons: list[str]) -> list[OutboundEmail]:
+def queue_leadership_notice(
+    session: Session, app: App, case: Case, reasons: list[str]
+) -> list[OutboundEmail]:
     """`leadership_notice` (why: major) to every member of the leadership group, once a case."""
     language, rows = staff_language(app), []
     leaders = members_of(app.policy.staff, app.policy.routing.leadership_group)
     owner = member_name(app, case.assignee) or group_name(app, case.assigned_group) or "—"
     for member in leaders:
         # Leadership is a group outside intake: it reads the subject as the policy allows.
-        context = {"staff_name": member.name, "why": "major", "detail": "; ".join(reasons),
-                   "case_subject": staff_view(app, case, member, language)(case.subject),
-                   "severity_label": severity_label(case.severity, language),
-                   "received_text": app.calendar.format_datetime(case.received_at, language),
-                   "status_label": stage_label(app, case, language), "owner_text": owner,
-                   "organisation": organisation(app, language)}
-        row = queue_reply(session, app, case, staff_request(
-            "leadership_notice", f"leadership:major:{member.id}", member, language, context))
+        context = {
+            "staff_name": member.name,
+            "why": "major",
+            "detail": "; ".join(reasons),
+            "case_subject": staff_view(app, case, member, language)(case.subject),
+            "severity_label": severity_label(case.severity, language),
+            "received_text": app.calendar.format_datetime(case.received_at, language),
+            "status_label": stage_label(app, case, language),
+            "owner_text": owner,
+            "organisation": organisation(app, language),
+        }
+        row = queue_reply(
+            session,
+            app,
+            case,
+            staff_request(
+                "leadership_notice", f"leadership:major:{member.id}", member, language, context
+            ),
+        )
         if row is not None:
             rows.append(row)
     return rows

@@ -28,8 +28,9 @@ def case_text(subject: str, body: str) -> str:
 def _first_complaints(case_ids: list[int] | None = None) -> Subquery:
     """The id of each case's first mail from the complainant (the complaint itself), of the
     cases `case_ids` when given, of every case otherwise."""
-    query = (select(col(Message.case_id), func.min(Message.id).label("message_id"))
-             .where(col(Message.direction) == "in", col(Message.role) == "complainant"))
+    query = select(col(Message.case_id), func.min(Message.id).label("message_id")).where(
+        col(Message.direction) == "in", col(Message.role) == "complainant"
+    )
     if case_ids is not None:
         query = query.where(col(Message.case_id).in_(case_ids))
     return query.group_by(col(Message.case_id)).subquery()
@@ -38,9 +39,15 @@ def _first_complaints(case_ids: list[int] | None = None) -> Subquery:
 def complaint_message(session: Session, case_id: int) -> Message | None:
     """The complainant's first mail on the case: what the complaint says."""
     return session.execute(
-        select(Message).where(col(Message.case_id) == case_id, col(Message.direction) == "in",
-                              col(Message.role) == "complainant")
-        .order_by(col(Message.id)).limit(1)).scalar_one_or_none()
+        select(Message)
+        .where(
+            col(Message.case_id) == case_id,
+            col(Message.direction) == "in",
+            col(Message.role) == "complainant",
+        )
+        .order_by(col(Message.id))
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def complaint_messages(session: Session, case_ids: list[int]) -> dict[int, Message]:
@@ -48,8 +55,7 @@ def complaint_messages(session: Session, case_ids: list[int]) -> dict[int, Messa
     if not case_ids:
         return {}
     first = _first_complaints(case_ids)
-    rows = session.execute(
-        select(Message).join(first, first.c.message_id == Message.id)).scalars()
+    rows = session.execute(select(Message).join(first, first.c.message_id == Message.id)).scalars()
     return {message.case_id: message for message in rows if message.case_id is not None}
 
 
@@ -61,7 +67,8 @@ def _examples(session: Session, value: Any, set_by: Any) -> list[tuple[str, str]
         .join(first, first.c.case_id == Case.id)
         .join(Message, col(Message.id) == first.c.message_id)
         .where(set_by.is_not(None), value.is_not(None))
-        .order_by(col(Case.id))).all()
+        .order_by(col(Case.id))
+    ).all()
     return [(case_text(subject, body), label) for subject, body, label in rows]
 
 
