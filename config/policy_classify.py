@@ -48,6 +48,10 @@ class SeveritySignal(BaseModel):
     patterns: list[str] = Field(default_factory=list)
 
 
+def _severity_words_zh() -> dict[Severity, list[str]]:
+    return {"general": ["一般"], "important": ["重要"], "major": ["重大"]}
+
+
 class SeverityPolicy(BaseModel):
     # Amounts are compared in yuan (CNY); other currencies convert at these rates.
     important_amount: float = 1000
@@ -58,9 +62,7 @@ class SeverityPolicy(BaseModel):
     signals: list[SeveritySignal] = Field(default_factory=list)
     # Chinese words `#severity` accepts besides the level's English name (the first is the one
     # #help shows).
-    words_zh: dict[Severity, list[str]] = Field(
-        default_factory=lambda: {"general": ["一般"], "important": ["重要"], "major": ["重大"]}
-    )
+    words_zh: dict[Severity, list[str]] = Field(default_factory=_severity_words_zh)
 
 
 class ClassifierPolicy(BaseModel):

@@ -197,7 +197,7 @@ def answer_decision_final(
 ) -> list[int]:
     """The review result is final: answer so, never reopen."""
     language = language_of(app, case.language)
-    decided = app.calendar.format_date(case.review_decided_at, language)
+    decided = app.calendar.format_date(case.review_decided_at or at, language)
     outbound_id = notify_complainant(
         session,
         app,
@@ -453,16 +453,17 @@ def tell_staff(
     if isinstance(values.get("deadline"), datetime):
         values["deadline"] = format_day(app, values["deadline"], language)
     english = is_english(language)
+    note = (note_en if english else note_zh).format(**values)
     context = {
         "title": title_en if english else title_zh,
-        "note": (note_en if english else note_zh).format(**values),
+        "note": note,
         "message": message,
         "summary": staff_summary(session, app, case, language),
     }
     ids = []
     for member in notice_recipients(app, case):
         view = staff_view(app, case, member, language)
-        seen = {**context, "note": view(context["note"]), "message": view(message)}
+        seen = {**context, "note": view(note), "message": view(message)}
         outbound_id = notify_staff(
             session,
             app,

@@ -8,7 +8,7 @@ the other.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Case, Event
 from workers.casework.transitions import State
@@ -24,8 +24,8 @@ def pending_extension(session: Session, case: Case) -> Event | None:
         return None
     last = session.execute(
         select(Event)
-        .where(Event.case_id == case.id, Event.kind.in_(_EXTENSION_EVENTS))
-        .order_by(Event.id.desc())
+        .where(col(Event.case_id) == case.id, col(Event.kind).in_(_EXTENSION_EVENTS))
+        .order_by(col(Event.id).desc())
         .limit(1)
     ).scalar_one_or_none()
     return last if last is not None and last.kind == "extension_requested" else None

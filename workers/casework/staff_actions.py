@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from config.policy_staff import StaffMember, members_of
 from models import Case, Deadline, DeadlineState, Event, OutboxStatus
@@ -300,13 +300,17 @@ def _severity(run: Run, index: int, command: Command) -> str:
         # docs/process.md#severity: leadership is told of a major case at once, whoever raised it.
         reason = f"severity {case.severity}: set by {run.member.name}"
         rows = queue_leadership_notice(run.session, run.app, case, [reason])
-        run.outbound += [row.id for row in rows if row.status == OutboxStatus.QUEUED]
+        run.outbound += [
+            row.id for row in rows if row.status == OutboxStatus.QUEUED and row.id is not None
+        ]
     return run.say(f"级别为 {case.severity}", f"severity is {case.severity}")
 
 
 def _merge(run: Run, index: int, command: Command) -> str:
     number, case = command.args[0], run.case
-    target = run.session.execute(select(Case).where(Case.number == number)).scalar_one_or_none()
+    target = run.session.execute(
+        select(Case).where(col(Case.number) == number)
+    ).scalar_one_or_none()
     if target is None:
         raise run.refuse("no_such_case", f"没有案件 {number}。", f"There is no case {number}.")
     if target.id == case.id:
@@ -464,14 +468,16 @@ def _consent(run: Run, index: int, command: Command) -> str:
 def decision_due(session: Session, case: Case) -> datetime | None:
     """The due moment of the case's running decision deadline (what `#extend` moves)."""
     return session.execute(
-        select(Deadline.due_at)
+        select(col(Deadline.due_at))
         .where(
-            Deadline.case_id == case.id,
-            Deadline.kind == "decision",
-            Deadline.closed_at.is_(None),
-            Deadline.state.in_((DeadlineState.PENDING, DeadlineState.PAUSED, DeadlineState.MISSED)),
+            col(Deadline.case_id) == case.id,
+            col(Deadline.kind) == "decision",
+            col(Deadline.closed_at).is_(None),
+            col(Deadline.state).in_(
+                (DeadlineState.PENDING, DeadlineState.PAUSED, DeadlineState.MISSED)
+            ),
         )
-        .order_by(Deadline.id.desc())
+        .order_by(col(Deadline.id).desc())
         .limit(1)
     ).scalar_one_or_none()
 

@@ -79,6 +79,7 @@ def file_message(
 ) -> Message:
     # Values are cut to their columns: PostgreSQL refuses a longer one, and the whole ingest
     # with it (a 300-character display name; a 100-character address as an event's actor).
+    assert case.id is not None  # a filed case has its row
     msg = Message(
         case_id=case.id,
         direction="in",
@@ -108,6 +109,7 @@ def file_message(
                 },
             )
         )
+    assert msg.id is not None
     for att in mail.attachments[:most]:
         digest = store_attachment(app.settings.attachments_dir, att.payload)
         session.add(

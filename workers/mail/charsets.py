@@ -104,7 +104,7 @@ def _guess(data: bytes, hint: str | None) -> tuple[str, str, bool]:
     charset-normalizer over the Chinese candidates."""
     for codec in ("utf-8", hint):
         text = _strict(data, codec) if codec else None
-        if text is not None:
+        if text is not None and codec:
             return text, codec, True
     best = charset_normalizer.from_bytes(data, cp_isolation=_GUESS_CODECS).best()
     if best is not None:

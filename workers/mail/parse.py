@@ -157,9 +157,12 @@ def leaf_parts(message: Message, max_depth: int = MAX_MIME_DEPTH) -> Iterator[Me
     stack: list[tuple[Message, int]] = [(message, 0)]
     while stack:
         part, depth = stack.pop()
-        if part.get_content_maintype() == "multipart" and part.is_multipart():
+        children = part.get_payload()
+        if part.get_content_maintype() == "multipart" and isinstance(children, list):
             if depth < max_depth:
-                stack.extend((child, depth + 1) for child in reversed(part.get_payload()))
+                stack.extend(
+                    (child, depth + 1) for child in reversed(children) if isinstance(child, Message)
+                )
             continue
         yield part
 
@@ -241,10 +244,12 @@ def _payload_bytes(part: Message) -> bytes:
         return payload
     if isinstance(payload, list):  # message/rfc822, message/delivery-status
         try:
-            return b"\n".join(sub.as_bytes(policy=_AS_RECEIVED) for sub in payload)
+            return b"\n".join(
+                sub.as_bytes(policy=_AS_RECEIVED) for sub in payload if isinstance(sub, Message)
+            )
         except Exception:  # RecursionError on absurd nesting: keep the mail, lose this copy
             return b""
-    return to_bytes(payload or "")
+    return to_bytes(payload if isinstance(payload, str) else "")
 
 
 def _body_label(part: Message, data: bytes) -> str | None:
@@ -336,7 +341,7 @@ def html_to_text(html: str) -> str:
     parser.body_width = 0
     parser.ignore_links = parser.ignore_emphasis = parser.ignore_tables = True
     parser.images_to_alt = parser.unicode_snob = parser.single_line_break = True
-    parser.tag_callback = _cell_gap
+    parser.tag_callback = _cell_gap  # type: ignore[assignment]  # html2text types it as None
     text = parser.handle(html)
     text = re.sub(r"^(\s*\d+)\\\.", r"\1.", text, flags=re.M)
     text = re.sub(r"^(\s*)\\([-+])", r"\1\2", text, flags=re.M)
@@ -407,7 +412,7 @@ def _build(message: Message) -> ParsedMail:
     html = "\n".join(bodies.html) if bodies.html else None
     body_text = "\n".join(bodies.plain) if bodies.plain else html_to_text(html or "")
     return ParsedMail(
-        message_id=_first_message_id((headers.get("message-id") or [None])[0]),
+        message_id=_first_message_id((headers.get("message-id") or [""])[0] or None),
         from_addr=sender[1],
         from_name=sender[0],
         to=_all_mailboxes(message, "to", charsets),

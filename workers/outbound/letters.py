@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from models import Case, Message
 from workers.app import App
@@ -88,13 +88,13 @@ def complainant_thread(session: Session, case: Case) -> tuple[str | None, list[s
     """(In-Reply-To, References) for a mail to the complainant: their last mail, and the
     conversation with them up to it."""
     rows = session.execute(
-        select(Message.message_id, Message.direction)
+        select(col(Message.message_id), col(Message.direction))
         .where(
-            Message.case_id == case.id,
-            Message.role == "complainant",
-            Message.message_id.is_not(None),
+            col(Message.case_id) == case.id,
+            col(Message.role) == "complainant",
+            col(Message.message_id).is_not(None),
         )
-        .order_by(Message.id)
+        .order_by(col(Message.id))
     ).all()
     last_in = max((i for i, (_, d) in enumerate(rows) if d == "in"), default=None)
     if last_in is None:

@@ -324,7 +324,8 @@ def decide_severity(
     floors = {c.code: c.severity for c in policy.categories if c.code in candidates}
     floor_code = max(floors, key=lambda code: severity_rank(floors[code]), default=None)
     signal_hits = [h for h in hits if h.level is not None]
-    levels = [h.level for h in signal_hits] + ([floors[floor_code]] if floor_code else [])
+    levels = [h.level for h in signal_hits if h.level is not None]
+    levels += [floors[floor_code]] if floor_code else []
     level: Severity = max(levels, key=severity_rank, default="general")
     evidence = [w for h in signal_hits if h.level == level for w in h.evidence]
     if evidence:

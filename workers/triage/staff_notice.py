@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from config.policy_staff import StaffMember, members_of
 from models import Attachment, Case, Event, Message, OutboundEmail
@@ -78,6 +78,7 @@ class Complaint:
 
 
 def complaint(session: Session, case: Case) -> Complaint:
+    assert case.id is not None
     message = complaint_message(session, case.id)
     attachments = (
         []
@@ -85,8 +86,8 @@ def complaint(session: Session, case: Case) -> Complaint:
         else list(
             session.execute(
                 select(Attachment)
-                .where(Attachment.message_id == message.id)
-                .order_by(Attachment.id)
+                .where(col(Attachment.message_id) == message.id)
+                .order_by(col(Attachment.id))
             ).scalars()
         )
     )
@@ -100,14 +101,14 @@ def complaints(session: Session, case_ids: list[int]) -> dict[int, Complaint]:
     if messages:
         for att in session.execute(
             select(Attachment)
-            .where(Attachment.message_id.in_([m.id for m in messages.values()]))
-            .order_by(Attachment.id)
+            .where(col(Attachment.message_id).in_([m.id for m in messages.values()]))
+            .order_by(col(Attachment.id))
         ).scalars():
             by_message.setdefault(att.message_id, []).append(att)
     return {
         case_id: Complaint(
             messages.get(case_id),
-            by_message.get(messages[case_id].id, []) if case_id in messages else [],
+            by_message.get(messages[case_id].id or 0, []) if case_id in messages else [],
         )
         for case_id in case_ids
     }
