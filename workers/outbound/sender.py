@@ -31,6 +31,7 @@ from models.db import get_engine, table_of
 from models.types import utcnow
 from workers.app import App
 from workers.batches import BatchStage
+from workers.outbound.envelope import UnsendableAddress, envelope
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +80,28 @@ def smtp_send(cfg: SmtpSettings, sender: str, recipient: str, raw: bytes) -> Non
     for attempt in (1, 2):  # a pooled connection the server closed gets one fresh retry
         conn = _connection(cfg)
         try:
-            refused = conn.sendmail(sender, [recipient], raw)
+            conn.ehlo_or_helo_if_needed()
+            mail_from, rcpt_to, options = envelope(sender, recipient, conn.has_extn("smtputf8"))
+            refused = conn.sendmail(mail_from, [rcpt_to], raw, mail_options=options)
+        except UnsendableAddress as e:  # decided before any command: the connection is clean
+            raise PermanentFailure(str(e)) from None
         except smtplib.SMTPServerDisconnected:
             drop_connection()
             if attempt == 2:
                 raise
             continue
-        except smtplib.SMTPRecipientsRefused as e:
-            code, reason = e.recipients[recipient]
+        except smtplib.SMTPRecipientsRefused as e:  # sendmail already sent RSET
+            code, reason = e.recipients[rcpt_to]
             _raise_for(code, reason)
         except smtplib.SMTPResponseException as e:  # sendmail already sent RSET
             _raise_for(e.smtp_code, e.smtp_error)
+        except BaseException:
+            # Anything else may have struck inside the transaction (after MAIL FROM): a reused
+            # connection would answer the next mail "503 nested MAIL command". Start afresh.
+            drop_connection()
+            raise
         if refused:
-            code, reason = refused[recipient]
+            code, reason = refused[rcpt_to]
             _raise_for(code, reason)
         return
 
