@@ -40,6 +40,10 @@ class PermanentFailure(Exception):
     """The receiving side refused for good (5xx)."""
 
 
+class CredentialsInClear(smtplib.SMTPException):
+    """AUTH would send the password unencrypted to another machine: refused, the row waits."""
+
+
 class _Connections(threading.local):
     smtp: smtplib.SMTP | None = None
 
@@ -48,6 +52,13 @@ _local = _Connections()
 
 
 def open_smtp(cfg: SmtpSettings) -> smtplib.SMTP:
+    if cfg.username and not cfg.may_log_in():
+        # Checked before connecting: AUTH PLAIN/LOGIN is the password in base64 (RFC 4954 s4).
+        raise CredentialsInClear(
+            f"refusing to send the SMTP password to {cfg.host} without TLS: set "
+            "COMPLAINTDESK_SMTP__STARTTLS=true or COMPLAINTDESK_SMTP__SSL=true "
+            "(only a loopback host may take it in clear)"
+        )
     if cfg.ssl:
         conn: smtplib.SMTP = smtplib.SMTP_SSL(
             cfg.host, cfg.port, timeout=cfg.timeout, context=ssl.create_default_context()
