@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
+from models.private_files import private_sqlite
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 M = TypeVar("M", bound=SQLModel)
@@ -37,8 +39,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def get_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            private_sqlite(Path(path))  # raw mail and personal data: 0600, WAL and SHM too
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

@@ -28,6 +28,7 @@ from sqlalchemy import bindparam, select, update
 from config.settings import SmtpSettings
 from models import OutboundEmail, OutboxStatus
 from models.db import get_engine, table_of
+from models.private_files import private_dir, write_private
 from models.types import utcnow
 from workers.app import App
 from workers.batches import BatchStage
@@ -134,8 +135,8 @@ class Outgoing(Protocol):
 
 
 def write_to_folder(folder: Path, row: Outgoing) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{row.id:06d}-{row.kind}.eml").write_bytes(row.raw)
+    private_dir(folder)
+    write_private(folder / f"{row.id:06d}-{row.kind}.eml", row.raw)
 
 
 def deliver(app: App, row: Outgoing) -> None:
