@@ -463,6 +463,7 @@ class Bench:
                 "COMPLAINTDESK_IMAP__SSL": "false",
                 "COMPLAINTDESK_SMTP__HOST": HOST,
                 "COMPLAINTDESK_SMTP__PORT": str(port),
+                "COMPLAINTDESK_SMTP__STARTTLS": "false",  # the loopback sink offers no TLS
                 "COMPLAINTDESK_INTAKE_ADDRESS": INTAKE,
                 "COMPLAINTDESK_SECRET_KEY": "bench-" + os.urandom(16).hex(),
                 "COMPLAINTDESK_ATTACHMENTS_DIR": str(self.tmp / "attachments"),

@@ -126,6 +126,7 @@ def main() -> int:
                 "COMPLAINTDESK_IMAP__SSL": "false",
                 "COMPLAINTDESK_SMTP__HOST": HOST,
                 "COMPLAINTDESK_SMTP__PORT": str(port),
+                "COMPLAINTDESK_SMTP__STARTTLS": "false",  # the loopback sink offers no TLS
                 "COMPLAINTDESK_SECRET_KEY": "profile-secret",
                 "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
             }

@@ -81,6 +81,7 @@ def main() -> int:
                 "COMPLAINTDESK_BROKER_URL": "stub",
                 "COMPLAINTDESK_SMTP__HOST": HOST,
                 "COMPLAINTDESK_SMTP__PORT": str(port),
+                "COMPLAINTDESK_SMTP__STARTTLS": "false",  # the loopback sink offers no TLS
                 "COMPLAINTDESK_SECRET_KEY": "stages-secret",
                 "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
             }

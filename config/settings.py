@@ -6,6 +6,7 @@ Build it with `Settings()` (or `get_settings()` for the cached process-wide one)
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,12 +35,33 @@ class ImapSettings(BaseModel):
 
 class SmtpSettings(BaseModel):
     host: str = "localhost"
-    port: int = 587
+    port: int = 587  # submission (RFC 6409), where STARTTLS is the rule
     username: str = ""
     password: SecretStr = SecretStr("")
-    starttls: bool = False
+    # STARTTLS (RFC 3207) unless told otherwise; `ssl` is implicit TLS (port 465, RFC 8314).
+    starttls: bool = True
     ssl: bool = False
     timeout: float = 30.0
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl or self.starttls
+
+    def may_log_in(self) -> bool:
+        """Whether AUTH may be sent on this connection: only over TLS, or to this machine
+        (a loopback relay or test sink), where no network carries the password."""
+        return self.tls or is_loopback(self.host)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or the name localhost (RFC 6761 s6.3), never resolved."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):

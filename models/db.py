@@ -14,8 +14,11 @@ from sqlalchemy import Table, event, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
+
+from models.private_files import private_sqlite
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,9 +39,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def get_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        if path and path != ":memory:" and not path.startswith("file:"):
+            private_sqlite(Path(path))  # raw mail and personal data: 0600, WAL and SHM too
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,  # bound values are mail content: never in an error's text
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pool_pre_ping: it costs a round trip per checkout (each mail checks out several
@@ -46,7 +53,35 @@ def get_engine(url: str) -> Engine:
     # the sweeper redo it; pool_recycle replaces idle connections before server-side timeouts.
     # pool_size: a worker thread can hold two connections at once (its batch's, and the case
     # number's or the send mark's autocommitted statement); overflow ones are closed on return.
-    return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=10)
+    return create_engine(
+        url, pool_recycle=1800, pool_size=10, max_overflow=10, hide_parameters=True
+    )
+
+
+def error_text(error: BaseException) -> str:
+    """An error as text safe to store (raw_message.reason) and show: a database error by its
+    kind and the names it involves, never by values. Even with hide_parameters, PostgreSQL's
+    own message carries them ("DETAIL: Key (identity)=(...) already exists", "invalid input
+    syntax for type integer: \"...\"")."""
+    if not isinstance(error, StatementError):
+        return f"{type(error).__name__}: {error}"
+    orig = error.orig
+    text = f"{type(error).__name__}: {type(orig).__name__}"
+    if not isinstance(error, DBAPIError):
+        return text  # a value our side failed to bind: its message may quote the value
+    diag = getattr(orig, "diag", None)  # psycopg: the server's structured fields
+    if diag is not None:
+        names = {
+            "SQLSTATE": getattr(orig, "sqlstate", None),
+            "table": diag.table_name,
+            "column": diag.column_name,
+            "constraint": diag.constraint_name,
+        }
+        return text + "".join(f"; {k} {v}" for k, v in names.items() if v)
+    # SQLite's messages name constraints and columns, not values ("UNIQUE constraint failed:
+    # raw_message.identity"); the first line only, without the statement.
+    first = str(orig).splitlines()[0] if str(orig) else ""
+    return f"{text}: {first}"[:500]
 
 
 @contextmanager

@@ -521,7 +521,11 @@ class SmtpSink:
     """
 
     def __init__(
-        self, user: str = "mailer", password: str = "mailerpw", auth_required: bool = False
+        self,
+        user: str = "mailer",
+        password: str = "mailerpw",
+        auth_required: bool = False,
+        smtputf8: bool = True,
     ) -> None:
         self.host = HOST
         self.port = free_port()
@@ -541,7 +545,7 @@ class SmtpSink:
             port=self.port,
             server_hostname="sink.test",
             decode_data=False,  # keep raw bytes: the sink must not reinterpret the message
-            enable_SMTPUTF8=True,
+            enable_SMTPUTF8=smtputf8,  # False: a server that does not offer RFC 6531
             authenticator=self._authenticate,
             auth_require_tls=False,
             auth_required=auth_required,

@@ -20,6 +20,7 @@ from tests.integration.conftest import Stack, libpq_url, query, scalar
 from tests.mailgen import complaint, complaints
 from workers.app import App
 from workers.broker import build_broker
+from workers.intake.fetched import MAX_UNREADABLE
 from workers.intake.poller import Poller, mailbox_key, store_batch
 from workers.intake.raw_store import Incoming, store_many
 
@@ -323,3 +324,80 @@ def test_a_mail_a_racing_transaction_stores_is_skipped_alone(fresh_db: str) -> N
     assert [(box, uid) for _, box, uid in rows] == [("imap://other/INBOX", 9), ("INBOX", 2)]
     assert theirs == [rows[0][0]] and result == [[rows[1][0]]]
     get_engine(fresh_db).dispose()
+
+
+class _BodyWithheld:
+    """A real Dovecot connection whose FETCH answers lose BODY[] for chosen uids, as a faulty
+    server (or one whose mail was expunged meanwhile) answers: the only thing changed."""
+
+    def __init__(self, client: object, nil: set[int], missing: set[int]) -> None:
+        self._client, self.nil, self.missing = client, nil, missing
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+    def fetch(self, uids: list[int], items: list[str]) -> dict:
+        answer = self._client.fetch(uids, items)  # type: ignore[attr-defined]
+        for uid in self.missing & set(answer):
+            del answer[uid][b"BODY[]"]
+        for uid in self.nil & set(answer):
+            answer[uid][b"BODY[]"] = None
+        return answer
+
+
+def cursor_uid(stack: Stack) -> int:
+    return scalar(stack.db_url, "SELECT last_uid FROM mailbox_cursor")
+
+
+@pytest.mark.parametrize("processed", ["", "Processed"], ids=["flag", "move"])
+def test_a_mail_the_server_will_not_give_is_never_marked_nor_passed(
+    stack: Stack, processed: str
+) -> None:
+    """Issue 11 item 2: BODY[] missing for one uid of a batch, or `BODY[] NIL`: the batch's
+    other mails are stored and marked, those two stay in the inbox unmarked, the cursor stays
+    below them; after MAX_UNREADABLE cycles each becomes a quarantined row with its reason."""
+    stack.overrides["imap"] = {"processed_mailbox": processed}
+    mails = complaints(5, seed=21)
+    stack.append_all([m.raw for m in mails])
+    app = stack.app()
+    with stack.mailbox.client() as imap:
+        imap.select_folder("INBOX", readonly=True)
+        uids = sorted(imap.search())
+    missing, nil = uids[1], uids[3]
+    enqueued: list[int] = []
+    poller = Poller(app, enqueued.extend)
+    with poller.session() as client:  # creates the processed folder, as a run does
+        faulty = _BodyWithheld(client, nil={nil}, missing={missing})
+        assert poller.poll(faulty) == 3  # type: ignore[arg-type]
+
+        assert [raw for _, raw in raw_rows(stack)] == [mails[i].raw for i in (0, 2, 4)]
+        assert cursor_uid(stack) == uids[0]  # not past the first unread mail
+        if processed:
+            assert sorted(server_bodies(stack, "INBOX")) == sorted([mails[1].raw, mails[3].raw])
+        else:
+            flags = server_flags(stack)
+            assert [KEYWORD in flags[u] for u in uids] == [True, False, True, False, True]
+
+        for _ in range(MAX_UNREADABLE - 1):
+            poller.poll(faulty)  # type: ignore[arg-type]
+
+    # Past both now (moved mail beyond them is gone from the search, so the cursor needs not
+    # reach it: the invariant is only that it never passes a uid without a row).
+    assert cursor_uid(stack) == (nil if processed else uids[-1])
+    rows = query(
+        stack.db_url,
+        "SELECT uid, status, reason FROM raw_message WHERE status = 'quarantined' ORDER BY uid",
+    )
+    assert [(uid, status) for uid, status, _ in rows] == [
+        (missing, "quarantined"),
+        (nil, "quarantined"),
+    ]
+    assert "no BODY[]" in rows[0][2] and "NIL" in rows[1][2]
+    assert f"UID {missing}" in rows[0][2]
+    assert len(enqueued) == 3  # the quarantined rows are not sent to ingest
+    if processed:
+        assert server_bodies(stack, "INBOX") == []
+    else:
+        assert all(KEYWORD in f for f in server_flags(stack).values())
+    listed = stack.cli_json("quarantine", "list")
+    assert len(listed) == 2

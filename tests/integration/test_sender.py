@@ -257,3 +257,49 @@ def test_server_restart_between_mails_does_not_lose_one(app: App, auth_sink: Smt
     assert send(app, second) == "sent"
 
     assert [m.raw for m in auth_sink.messages] == [row(app, first)["raw"], row(app, second)["raw"]]
+
+
+@pytest.fixture(params=[True, False], ids=["smtputf8", "ascii-only"])
+def utf8_case(request: pytest.FixtureRequest, fresh_db: str, tmp_path: Path) -> Iterator[tuple]:
+    """A sink that does or does not offer SMTPUTF8 (RFC 6531), and an app sending to it."""
+    sink = SmtpSink(smtputf8=request.param).start()
+    settings = Settings(
+        database_url=fresh_db,
+        broker_url="stub",
+        intake_address=INTAKE,
+        secret_key=SECRET,
+        attachments_dir=tmp_path / "attachments",
+        smtp={"host": sink.host, "port": sink.port, "starttls": False, "timeout": 5},
+    )
+    drop_connection()
+    yield App.from_settings(settings), sink, request.param
+    drop_connection()
+    sink.stop()
+
+
+def test_a_non_ascii_address_never_poisons_the_next_mail(utf8_case: tuple) -> None:
+    """Issue 11 item 5: `josé@…` raised UnicodeEncodeError after MAIL FROM; the reused
+    connection then answered the next acknowledgement "503 nested MAIL command"."""
+    app, sink, offered = utf8_case
+    wide = queue_row(app, to="josé@example.org", number="TS-2026-000101")
+    idn = queue_row(app, to="li@bücher.example", number="TS-2026-000102")
+    plain = queue_row(app, to=COMPLAINANT, number="TS-2026-000103")
+
+    results = [send(app, wide), send(app, idn), send(app, plain)]
+
+    # An IDN domain travels as A-labels either way (RFC 5890); only the local part needs 6531.
+    idn_rcpt = "li@xn--bcher-kva.example"
+    if offered:
+        assert results == ["sent", "sent", "sent"]
+        assert [m.rcpt_tos for m in sink.messages] == [
+            ["josé@example.org"],
+            [idn_rcpt],
+            [COMPLAINANT],
+        ]
+    else:
+        assert results == ["failed", "sent", "sent"]
+        assert [m.rcpt_tos for m in sink.messages] == [[idn_rcpt], [COMPLAINANT]]
+        failed = row(app, wide)
+        assert failed["status"] == "failed" and "SMTPUTF8" in failed["last_error"]
+        assert failed["attempts"] == 1
+    assert row(app, plain)["status"] == "sent"

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from models.private_files import private_dir
+
 
 def attachment_path(root: Path, sha256: str) -> Path:
     return root / sha256[:2] / sha256
@@ -18,8 +20,8 @@ def store_attachment(root: Path, payload: bytes) -> str:
     path = attachment_path(root, digest)
     if path.exists():
         return digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    private_dir(path.parent)  # 0700 folders
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # mkstemp: 0600
     with os.fdopen(fd, "wb") as f:
         f.write(payload)
     os.replace(tmp, path)

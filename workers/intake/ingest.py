@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session, col
 
 from models import Disposition, Event, OutboundEmail, RawMessage, RawStatus
-from models.db import session_scope
+from models.db import error_text, session_scope
 from models.types import utcnow
 from workers import hops
 from workers.app import App
@@ -65,7 +65,7 @@ def record_failure(app: App, raw_id: int, error: BaseException) -> None:
         raw = session.get(RawMessage, raw_id, with_for_update=True)
         if raw is None or raw.status != RawStatus.RECEIVED:
             return
-        raw.reason = f"{type(error).__name__}: {error}"[:4000]
+        raw.reason = error_text(error)[:4000]  # no bound values, no server DETAIL
         if raw.attempts >= app.policy.limits.max_attempts:
             quarantine_row(session, raw, f"failed {raw.attempts} times; last error: {raw.reason}")
 

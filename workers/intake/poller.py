@@ -28,7 +28,15 @@ from models import Event, MailboxCursor
 from models.db import insert_skipping_existing, session_scope, table_of
 from models.types import utcnow
 from workers.app import App
-from workers.intake.raw_store import Incoming, store_many
+from workers.intake.fetched import (
+    cursor_target,
+    give_up,
+    placeholder,
+    read_fetch,
+    unreadable_reason,
+)
+from workers.intake.quarantine import quarantine_row
+from workers.intake.raw_store import Incoming, store_many, store_raw
 from workers.leader_lock import LeaderLock
 
 log = logging.getLogger(__name__)
@@ -98,10 +106,18 @@ def store_batch(
     uidvalidity: int,
     fetched: dict[int, bytes],
     arrived: dict[int, datetime] | None = None,
+    *,
+    up_to: int | None = None,
+    unreadable: dict[int, str] | None = None,
 ) -> list[int]:
-    """One transaction: the rows and the cursor move together. Returns the new row ids.
+    """One transaction: the rows and the cursor move together. Returns the new row ids (to
+    enqueue for ingest; not the quarantined ones).
 
-    `arrived`: the server's arrival time (INTERNALDATE) of each uid, where it told us."""
+    `arrived`: the server's arrival time (INTERNALDATE) of each uid, where it told us.
+    `up_to`: how far the cursor may move (default: the highest uid stored); every uid up to it
+    must have a row. `unreadable`: uid -> reason of mails stored as quarantined placeholders.
+    """
+    unreadable = unreadable or {}
     with session_scope(app.db_url) as session:
         cursor = load_cursor(session, key)
         # A handful of statements for the batch (workers/intake/raw_store.py); a mail a racing poller
@@ -112,7 +128,15 @@ def store_batch(
             uidvalidity,
             [Incoming(fetched[uid], uid, (arrived or {}).get(uid)) for uid in sorted(fetched)],
         )
-        cursor.last_uid = max(cursor.last_uid, *fetched)
+        for uid, why in sorted(unreadable.items()):
+            raw = placeholder(key, uidvalidity, uid, why)
+            row = store_raw(session, raw, key, uidvalidity, uid)
+            if row is not None:
+                quarantine_row(session, row, unreadable_reason(key, uidvalidity, uid, why))
+                log.error("quarantined unreadable UID %s of %s: %s", uid, key, why)
+        if up_to is None:
+            up_to = max([*fetched, *unreadable], default=0)
+        cursor.last_uid = max(cursor.last_uid, up_to)
         cursor.last_contact_at = utcnow()
         session.add(cursor)
     return new_ids
@@ -125,6 +149,9 @@ class Poller:
         self.key = mailbox_key(self.cfg)
         self.enqueue = enqueue
         self._warned_cannot_move = False
+        # (UIDVALIDITY, UID) -> cycles it came back unreadable; in memory: a restart only
+        # grants a mail a few more tries.
+        self._failures: dict[tuple[int, int], int] = {}
 
     def poll(self, client: IMAPClient) -> int:
         """Import everything new in the mailbox; returns how many mails were stored."""
@@ -135,42 +162,65 @@ class Poller:
             check_uidvalidity(session, cursor, uidvalidity)
             last_uid = cursor.last_uid
             cursor.last_contact_at = utcnow()
+        # Failure counts of mails the cursor has passed (or of an old UIDVALIDITY) are done.
+        self._failures = {
+            k: n for k, n in self._failures.items() if k[0] == uidvalidity and k[1] > last_uid
+        }
         self.mark(client, last_uid)  # leftovers of a crash between commit and marking
         uids = [u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid]
         stored = 0
+        lowest_held: int | None = None  # the cursor stays below a mail held back for a retry
         for batch in chunks(sorted(uids), self.cfg.fetch_batch):
-            data = {
-                uid: d
-                for uid, d in client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]).items()
-                if b"BODY[]" in d
-            }
-            if not data:
-                continue
-            fetched = {uid: d[b"BODY[]"] for uid, d in data.items()}
-            arrived = {
-                uid: d[b"INTERNALDATE"]
-                for uid, d in data.items()
-                if isinstance(d.get(b"INTERNALDATE"), datetime)
-            }
-            new_ids = store_batch(self.app, self.key, uidvalidity, fetched, arrived)
+            got = read_fetch(batch, client.fetch(batch, ["BODY.PEEK[]", "INTERNALDATE"]))
+            quarantine = self._unreadable(uidvalidity, got.unreadable)
+            held = set(got.unreadable) - quarantine
+            if held:
+                lowest_held = min(held) if lowest_held is None else min(lowest_held, *held)
+            new_ids = store_batch(
+                self.app,
+                self.key,
+                uidvalidity,
+                got.readable,
+                got.arrived,
+                up_to=cursor_target(batch, lowest_held) or 0,  # 0: the cursor stays
+                unreadable={uid: got.unreadable[uid] for uid in quarantine},
+            )
             self.enqueue(new_ids)
-            self.mark(client, max(fetched))
+            # Exactly the uids that now have a row; a held-back one stays unmarked in place.
+            self.mark_uids(client, sorted([*got.readable, *quarantine]))
             stored += len(new_ids)
         return stored
 
+    def _unreadable(self, uidvalidity: int, unreadable: dict[int, str]) -> set[int]:
+        """Count this cycle's failure of each unreadable uid; the ones to quarantine now."""
+        for uid, why in unreadable.items():
+            key = (uidvalidity, uid)
+            self._failures[key] = self._failures.get(key, 0) + 1
+            log.warning(
+                "UID %s of %s unreadable (%s), attempt %s", uid, self.key, why, self._failures[key]
+            )
+        counts = {uid: self._failures[(uidvalidity, uid)] for uid in unreadable}
+        done = give_up(unreadable, counts)
+        for uid in done:
+            self._failures.pop((uidvalidity, uid), None)
+        return done
+
     def mark(self, client: IMAPClient, up_to_uid: int) -> None:
-        """Flag or move every mail up to `up_to_uid` not yet marked: all are committed rows."""
+        """Flag or move every mail up to `up_to_uid` not yet marked: all are committed rows
+        (the cursor never passes a uid without one)."""
         if up_to_uid <= 0:
             return
-        moving = bool(self.cfg.processed_mailbox) and self.can_move(client)
-        if moving:
+        if self._moving(client):
             uids = client.search(["UID", f"1:{up_to_uid}"])
         else:
             uids = client.search(["UID", f"1:{up_to_uid}", "UNKEYWORD", self.cfg.imported_keyword])
-        uids = [u for u in uids if u <= up_to_uid]
+        self.mark_uids(client, [u for u in uids if u <= up_to_uid])
+
+    def mark_uids(self, client: IMAPClient, uids: list[int]) -> None:
+        """Flag or move exactly these mails, each of which has a committed row."""
         if not uids:
             return
-        if not moving:
+        if not self._moving(client):
             client.add_flags(uids, [self.cfg.imported_keyword.encode()], silent=True)
         elif client.has_capability("MOVE"):
             client.move(uids, self.cfg.processed_mailbox)
@@ -180,6 +230,9 @@ class Poller:
             client.copy(uids, self.cfg.processed_mailbox)
             client.delete_messages(uids, silent=True)
             client.uid_expunge(uids)
+
+    def _moving(self, client: IMAPClient) -> bool:
+        return bool(self.cfg.processed_mailbox) and self.can_move(client)
 
     def can_move(self, client: IMAPClient) -> bool:
         """MOVE (RFC 6851), or UIDPLUS (RFC 4315) to expunge only our own copies. Without

@@ -68,8 +68,13 @@ def address_header(name: str, display_name: str, address: str) -> _Verbatim:
     encoded words in full, so no part of it can read as an address, a group or a header."""
     display = one_line(display_name, limit=MAX_DISPLAY_NAME)
     address = checked_address(address)
-    if display.isascii():
+    if display.isascii() and address.isascii():
         return _Verbatim(name, formataddr((display, address)))
+    if display.isascii():
+        # formataddr refuses a non-ASCII address; one is UTF-8 as written (RFC 6532 s3.2),
+        # sent only where the server offers SMTPUTF8 (workers/outbound/envelope.py).
+        quoted = formataddr((display, "x@x")).removesuffix(" <x@x>") if display else ""
+        return _Verbatim(name, f"{quoted} <{address}>" if quoted else address)
     words = Header(display, "utf-8", header_name=name).encode(linesep="\r\n")
     return _Verbatim(name, f"{words} <{address}>")
 

@@ -3,7 +3,6 @@ so that listing cases never touches the broker, and the demo can choose its own 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +12,7 @@ import typer
 from workers.ops.cli_calendar import register as register_calendar
 from workers.ops.cli_classify import register as register_classify
 from workers.ops.cli_clock import register as register_clock
+from workers.ops.terminal import printable, printable_json
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -58,7 +58,7 @@ def _wired() -> Any:
 
 
 def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    typer.echo(printable_json(data))
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> None:
@@ -140,7 +140,8 @@ def health(
         for c in checks:
             value = "-" if c.value is None else f"{c.value:.0f} {c.unit}"
             limit = "" if c.limit is None else f" (limit {c.limit:.0f})"
-            typer.echo(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<30} {value}{limit}  {c.note}")
+            line = f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<30} {value}{limit}  {c.note}"
+            typer.echo(printable(line))
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 

@@ -24,6 +24,7 @@ import typer
 from config.policy import Policy, load_policy
 from config.policy_classify import SEVERITIES
 from config.settings import get_settings
+from workers.ops.terminal import printable, printable_json
 
 if TYPE_CHECKING:  # jieba and scikit-learn load only when the command runs
     from workers.triage.classify import Classification
@@ -162,7 +163,7 @@ def _print_result(result: Classification, policy: Policy, as_json: bool) -> None
             "reasons": result.reasons,
             "needs_review": result.needs_review,
         }
-        typer.echo(json.dumps(data, ensure_ascii=False))
+        typer.echo(printable_json(data, indent=None))
         return
     name = next((c.name_zh for c in policy.categories if c.code == result.category), "")
     typer.echo(f"category  {result.category} {name} ({result.confidence:.2f})")
@@ -170,7 +171,7 @@ def _print_result(result: Classification, policy: Policy, as_json: bool) -> None
     if result.needs_review:
         typer.echo("review    a person should check the category")
     for reason in result.reasons:
-        typer.echo(f"  - {reason}")
+        typer.echo(printable(f"  - {reason}"))
 
 
 def _retrain(policy: Policy, model_path: Path, from_jsonl: Path | None, as_json: bool) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
+from workers.ops.terminal import printable
+
 
 def width(text: str) -> int:
     """Columns a string takes in a terminal: CJK characters take two."""
@@ -24,7 +26,7 @@ def fit(text: str, cols: int) -> str:
 
 def format_table(rows: list[dict[str, Any]], columns: list[str], max_col: int = 48) -> str:
     cells = [
-        [("" if r.get(c) is None else str(r.get(c))).replace("\n", " ") for c in columns]
+        [printable(("" if r.get(c) is None else str(r.get(c))).replace("\n", " ")) for c in columns]
         for r in rows
     ]
     widths = [
@@ -62,7 +64,8 @@ def format_case(detail: dict[str, Any]) -> str:
             f"{(e['from'] or '')}{' -> ' if e['to'] else ''}{e['to'] or ''}"
         )
         lines += [f"      {line}" for line in event_notes(e["kind"], e.get("detail") or {})]
-    return "\n".join(lines)
+    # Each line is one line of ours: a newline inside a field is shown, not obeyed.
+    return "\n".join(printable(line, keep="\t") for line in lines)
 
 
 def event_notes(kind: str, detail: dict[str, Any]) -> list[str]:

@@ -28,15 +28,21 @@ from sqlalchemy import bindparam, select, update
 from config.settings import SmtpSettings
 from models import OutboundEmail, OutboxStatus
 from models.db import get_engine, table_of
+from models.private_files import private_dir, write_private
 from models.types import utcnow
 from workers.app import App
 from workers.batches import BatchStage
+from workers.outbound.envelope import UnsendableAddress, envelope
 
 log = logging.getLogger(__name__)
 
 
 class PermanentFailure(Exception):
     """The receiving side refused for good (5xx)."""
+
+
+class CredentialsInClear(smtplib.SMTPException):
+    """AUTH would send the password unencrypted to another machine: refused, the row waits."""
 
 
 class _Connections(threading.local):
@@ -47,6 +53,13 @@ _local = _Connections()
 
 
 def open_smtp(cfg: SmtpSettings) -> smtplib.SMTP:
+    if cfg.username and not cfg.may_log_in():
+        # Checked before connecting: AUTH PLAIN/LOGIN is the password in base64 (RFC 4954 s4).
+        raise CredentialsInClear(
+            f"refusing to send the SMTP password to {cfg.host} without TLS: set "
+            "COMPLAINTDESK_SMTP__STARTTLS=true or COMPLAINTDESK_SMTP__SSL=true "
+            "(only a loopback host may take it in clear)"
+        )
     if cfg.ssl:
         conn: smtplib.SMTP = smtplib.SMTP_SSL(
             cfg.host, cfg.port, timeout=cfg.timeout, context=ssl.create_default_context()
@@ -79,19 +92,28 @@ def smtp_send(cfg: SmtpSettings, sender: str, recipient: str, raw: bytes) -> Non
     for attempt in (1, 2):  # a pooled connection the server closed gets one fresh retry
         conn = _connection(cfg)
         try:
-            refused = conn.sendmail(sender, [recipient], raw)
+            conn.ehlo_or_helo_if_needed()
+            mail_from, rcpt_to, options = envelope(sender, recipient, conn.has_extn("smtputf8"))
+            refused = conn.sendmail(mail_from, [rcpt_to], raw, mail_options=options)
+        except UnsendableAddress as e:  # decided before any command: the connection is clean
+            raise PermanentFailure(str(e)) from None
         except smtplib.SMTPServerDisconnected:
             drop_connection()
             if attempt == 2:
                 raise
             continue
-        except smtplib.SMTPRecipientsRefused as e:
-            code, reason = e.recipients[recipient]
+        except smtplib.SMTPRecipientsRefused as e:  # sendmail already sent RSET
+            code, reason = e.recipients[rcpt_to]
             _raise_for(code, reason)
         except smtplib.SMTPResponseException as e:  # sendmail already sent RSET
             _raise_for(e.smtp_code, e.smtp_error)
+        except BaseException:
+            # Anything else may have struck inside the transaction (after MAIL FROM): a reused
+            # connection would answer the next mail "503 nested MAIL command". Start afresh.
+            drop_connection()
+            raise
         if refused:
-            code, reason = refused[recipient]
+            code, reason = refused[rcpt_to]
             _raise_for(code, reason)
         return
 
@@ -113,8 +135,8 @@ class Outgoing(Protocol):
 
 
 def write_to_folder(folder: Path, row: Outgoing) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{row.id:06d}-{row.kind}.eml").write_bytes(row.raw)
+    private_dir(folder)
+    write_private(folder / f"{row.id:06d}-{row.kind}.eml", row.raw)
 
 
 def deliver(app: App, row: Outgoing) -> None:

@@ -22,6 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
+from models.private_files import private_dir
 from workers.mail.textnorm import normalise, segment
 
 # Bump when the pipeline's shape changes: an older file is then refused and rebuilt.
@@ -66,8 +67,8 @@ class CategoryModel:
 
     def save(self, path: Path) -> None:
         # Write then rename, so that a reader never loads half a file.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        private_dir(path.parent)  # learned from complaint texts: ours alone, as the database
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")  # 0600
         os.close(fd)
         joblib.dump(self, tmp)
         os.replace(tmp, path)
