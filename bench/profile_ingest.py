@@ -126,7 +126,7 @@ def main() -> int:
                 "COMPLAINTDESK_IMAP__SSL": "false",
                 "COMPLAINTDESK_SMTP__HOST": HOST,
                 "COMPLAINTDESK_SMTP__PORT": str(port),
-                "COMPLAINTDESK_SECRET_KEY": "profile-secret",
+                "COMPLAINTDESK_SECRET_KEY": "profile-" + os.urandom(24).hex(),
                 "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
             }
         )

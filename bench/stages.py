@@ -81,7 +81,7 @@ def main() -> int:
                 "COMPLAINTDESK_BROKER_URL": "stub",
                 "COMPLAINTDESK_SMTP__HOST": HOST,
                 "COMPLAINTDESK_SMTP__PORT": str(port),
-                "COMPLAINTDESK_SECRET_KEY": "stages-secret",
+                "COMPLAINTDESK_SECRET_KEY": "stages-" + os.urandom(24).hex(),
                 "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
             }
         )

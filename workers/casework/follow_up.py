@@ -32,7 +32,7 @@ def authorize_sender(app: App, correlation: Correlation, mail: ParsedMail) -> St
         app.policy.staff,
         auth_policy(app),
         intake_address=app.settings.intake_address,
-        secret=app.secret,
+        secret=app.verify_secrets,
         case_prefix=app.policy.case_number_prefix,
     )
 

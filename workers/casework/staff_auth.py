@@ -15,7 +15,7 @@ Everything else runs nothing. The caller logs every refusal; a refused staff add
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from config.policy_auth import StaffAuthPolicy
@@ -118,7 +118,7 @@ def authorize(
     policy: StaffAuthPolicy,
     *,
     intake_address: str,
-    secret: str,
+    secret: str | Sequence[str],
     case_prefix: str,
 ) -> StaffAuth:
     """May this mail, filed on `correlation.case`, run staff commands? See the module doc."""
@@ -162,7 +162,11 @@ def is_auto_generated(headers: dict[str, list[str]]) -> bool:
 
 
 def _token_refusal(
-    mail: ParsedMail, correlation: Correlation, member: StaffMember, intake: str, secret: str
+    mail: ParsedMail,
+    correlation: Correlation,
+    member: StaffMember,
+    intake: str,
+    secret: str | Sequence[str],
 ) -> StaffAuth | None:
     """The most specific reason the tokens in the mail do not authorise `member`, if any."""
     intake_local, _, intake_domain = intake.lower().partition("@")
