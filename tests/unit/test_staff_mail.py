@@ -3,6 +3,8 @@ becomes, and that forged staff mail runs nothing and is on the record."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import select
 
@@ -274,6 +276,12 @@ def test_complainant_hash_lines_are_just_text(app: App) -> None:
     assert "#resolve" in text_of(mails_to(app, "zhao@example.org")[-1])  # staff were told
 
 
+def trusting(app: App, *ids: str) -> App:
+    """The app with `[staff_auth] trusted_authserv_ids` naming our receiving servers."""
+    auth = app.policy.staff_auth.model_copy(update={"trusted_authserv_ids": list(ids)})
+    return replace(app, policy=app.policy.model_copy(update={"staff_auth": auth}))
+
+
 AR_PASS = "mx.example.org; dkim=pass (2048-bit key) header.d=example.org header.s=s1; spf=pass smtp.mailfrom=zhao@example.org"
 
 
@@ -281,7 +289,9 @@ AR_PASS = "mx.example.org; dkim=pass (2048-bit key) header.d=example.org header.
     ("headers", "allowed"),
     [
         ({"Authentication-Results": AR_PASS}, True),
-        ({"Authentication-Results": "example.org; dmarc=pass header.from=example.org"}, True),
+        ({"Authentication-Results": "mx.example.org; dmarc=pass header.from=example.org"}, True),
+        # The intake domain is not trusted unless named.
+        ({"Authentication-Results": "example.org; dmarc=pass header.from=example.org"}, False),
         (
             {
                 "Authentication-Results": "mx.example.org; dkim=fail header.d=example.org; spf=softfail"
@@ -297,6 +307,7 @@ AR_PASS = "mx.example.org; dkim=pass (2048-bit key) header.d=example.org header.
 def test_plain_intake_address_needs_a_trusted_authentication_result(
     app: App, headers: dict[str, str], allowed: bool
 ) -> None:
+    app = trusting(app, "mx.example.org")
     number = open_complaint(app)
     staff_reply(
         app,
@@ -311,6 +322,7 @@ def test_plain_intake_address_needs_a_trusted_authentication_result(
 
 
 def test_a_forged_header_below_ours_is_not_read(app: App) -> None:
+    app = trusting(app, "mx.example.org")
     number = open_complaint(app)
     raw = build_mail(
         "赵主管 <zhao@example.org>",
@@ -325,6 +337,43 @@ def test_a_forged_header_below_ours_is_not_read(app: App) -> None:
     )
     feed(app, raw)
     _unchanged(app, number, 1)
+
+
+def _to_intake(app: App, number: str, *ar_headers: str) -> bytes:
+    raw = build_mail(
+        "赵主管 <zhao@example.org>",
+        app.settings.intake_address,
+        f"Re: [{number}] 新投诉",
+        "#accept\n",
+    )
+    # Prepended in order, as receiving servers do: the last one given ends up on top.
+    for value in ar_headers:
+        raw = b"Authentication-Results: " + value.encode() + b"\r\n" + raw
+    return raw
+
+
+def test_no_authserv_id_named_means_no_header_is_trusted(app: App) -> None:
+    """Issue 11 item 8: with no trusted authserv-id, the intake-address route is off: a header
+    the sender wrote naming the intake domain (or mx.<domain>) authenticates nothing."""
+    number = open_complaint(app)
+    for server in ("example.org", "mx.example.org"):
+        feed(app, _to_intake(app, number, f"{server}; dmarc=pass header.from=example.org"))
+    refusals = _unchanged(app, number, 2)
+    assert {r.detail["code"] for r in refusals} == {"no_token"}
+    assert "trusted_authserv_ids" in refusals[0].detail["reason"]
+
+
+def test_our_header_counts_wherever_it_sits_and_others_never(app: App) -> None:
+    """Issue 11 item 8: every header is read; only a named authserv-id counts, below another
+    server's header too; the topmost header of our id is ours (the MTA strips forged ones)."""
+    app = trusting(app, "mx.example.org")
+    number = open_complaint(app)
+    ours = "mx.example.org; dkim=pass header.d=example.org"
+    filtered = "filter.example.org; dkim=pass header.d=example.org"
+    feed(app, _to_intake(app, number, filtered))  # a server not named: nothing
+    _unchanged(app, number, 1)
+    feed(app, _to_intake(app, number, ours, "relay.example.org; none"))
+    assert case_of(app, number=number).status == "accepted"
 
 
 def test_authorize_pure_cases(app: App) -> None:

@@ -5,8 +5,9 @@ verdict out, with the reason in zh-CN and en when refused. A mail runs commands 
   (a) its From is one mailbox, a staff address of the policy (the addr-spec, never the name),
   (b) it answers that staff member's signed reply address for this case (the correlation came
       from a token naming them), or it is addressed to the intake mailbox with this case's tag
-      in the subject and our own receiving server vouches for the From domain in a trusted
-      Authentication-Results header (RFC 8601: dmarc, or dkim/spf aligned with the From domain),
+      in the subject and our own receiving server vouches for the From domain in an
+      Authentication-Results header whose authserv-id the operator named (RFC 8601: dmarc, or
+      dkim/spf aligned with the From domain); with no authserv-id named this route is off,
   (c) it is not auto-generated (RFC 3834; screening drops most of these already).
 Everything else runs nothing. The caller logs every refusal; a refused staff address is told why
 (the real owner of the address learns that someone tried), an impostor is not.
@@ -29,6 +30,9 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _COMMENT = re.compile(r"\([^()]*\)")
 _PROPERTY = re.compile(r"([\w.-]+)\s*=\s*(\"[^\"]*\"|[^\s;]+)")
 _BULK = {"bulk", "junk", "list"}
+# Bounds on what a sender can make us read: real mail carries a handful of these headers.
+_MAX_AR_HEADERS = 50
+_MAX_AR_CHARS = 4096
 
 # code -> (zh, en). `ok_*` codes allow; the others refuse.
 REASONS: dict[str, tuple[str, str]] = {
@@ -198,31 +202,43 @@ def _to_intake(mail: ParsedMail, intake: str) -> bool:
     return False
 
 
-def trusted_servers(policy: StaffAuthPolicy, intake: str) -> set[str]:
-    if policy.trusted_authserv_ids:
-        return {s.lower() for s in policy.trusted_authserv_ids}
-    domain = intake.lower().partition("@")[2]
-    return {domain, f"mx.{domain}"}
+def trusted_servers(policy: StaffAuthPolicy) -> set[str]:
+    """The authserv-ids the operator named: only our own receiving servers (RFC 8601 s5).
+    None named: no Authentication-Results header is trusted at all, since anyone can write one
+    and the intake domain is no proof that our server wrote it."""
+    return {s.strip().lower() for s in policy.trusted_authserv_ids if s.strip()}
 
 
 def domain_verified(mail: ParsedMail, policy: StaffAuthPolicy, intake: str) -> tuple[bool, str]:
-    """Whether a trusted Authentication-Results header vouches for the From domain, and why."""
+    """Whether a trusted Authentication-Results header vouches for the From domain, and why.
+
+    Every header is read (a later hop may add its own above ours), and only those whose
+    authserv-id the operator named count, each id's topmost one alone: a sender's own copy sits
+    below it (RFC 8601 s5). The receiving MTA must also remove incoming headers bearing that id
+    (README: "Authentication-Results"), for mail on which it adds none."""
     if not policy.allow_authenticated_domain:
         return False, "verification by domain is switched off"
-    top = mail.headers.get("authentication-results", [])[: policy.trusted_header_count]
-    trusted = trusted_servers(policy, intake)
+    trusted = trusted_servers(policy)
+    if not trusted:
+        return False, "no trusted authserv-id is configured ([staff_auth] trusted_authserv_ids)"
+    headers = mail.headers.get("authentication-results", [])
+    if policy.trusted_header_count:
+        headers = headers[: policy.trusted_header_count]
     from_domain = mail.from_addr.lower().rpartition("@")[2]
-    seen = []
-    for value in top:
-        server, results = parse_authentication_results(value)
+    seen, counted = [], set()
+    for value in headers[:_MAX_AR_HEADERS]:
+        server, results = parse_authentication_results(value[:_MAX_AR_CHARS])
         if server not in trusted:
             seen.append(f"untrusted server {server or '?'}")
             continue
+        if server in counted:  # below our own: written before our server saw the mail
+            continue
+        counted.add(server)
         for result in results:
             if result.method in policy.methods and _aligned_pass(result, from_domain):
                 return True, f"{result.method}=pass by {server}"
         seen.append(f"no aligned pass from {server}")
-    return False, "; ".join(seen) or "no Authentication-Results header"
+    return False, "; ".join(seen[:5]) or "no Authentication-Results header"
 
 
 def _aligned_pass(result: AuthResult, from_domain: str) -> bool:
