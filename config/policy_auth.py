@@ -23,5 +23,9 @@ class StaffAuthPolicy(BaseModel):
     # Which results authenticate the From domain. dkim and spf count only when aligned with
     # the From domain (the signing domain or the envelope sender's domain is it, or its parent).
     methods: list[str] = Field(default_factory=lambda: ["dmarc", "dkim", "spf"])
+    # Days a staff reply address authenticates commands after it was issued. Every mail we send
+    # a staff member carries a fresh one, so this bounds what a forwarded or leaked old
+    # notification is worth; a reply to an older one is refused and answered with a fresh one.
+    token_days: int = Field(30, ge=1)
     # False turns the DKIM/SPF route off: staff must reply to their signed address.
     allow_authenticated_domain: bool = True

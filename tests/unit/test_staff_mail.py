@@ -4,12 +4,13 @@ becomes, and that forged staff mail runs nothing and is on the record."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from config.policy_auth import StaffAuthPolicy
-from models import Case, Deadline, Event
+from models import Case, Deadline, Event, OutboundEmail
 from models.db import session_scope
 from tests.unit.casemail import (
     COMPLAINANT,
@@ -28,7 +29,7 @@ from workers.app import App
 from workers.casework.staff_auth import authorize, parse_authentication_results
 from workers.intake.correlate import Correlation
 from workers.mail.parse import parse_mail
-from workers.mail.tokens import reply_address
+from workers.mail.tokens import read_reply_address, reply_address, sign
 
 RESULT = "经核实，商家同意退货并全额退款 2999 元，款项将在 3 个工作日内原路退回。"
 
@@ -608,3 +609,65 @@ def test_resolve_records_the_result_notice_as_opened_and_met(app: App) -> None:
         ]
     assert notice.state == "met" and notice.closed_at == case.result_sent_at
     assert trail == ["deadline_opened", "deadline_met"]
+
+
+# -- issue 11 item 9: a staff reply address is not a credential for ever ----------------------
+
+
+def _issued_days_ago(app: App, number: str, days: int) -> str:
+    today = datetime.now(UTC).date()
+    return reply_address(
+        app.settings.intake_address, app.secret, number, "zhao", issued=today - timedelta(days)
+    )
+
+
+def test_a_staff_reply_address_older_than_token_days_runs_nothing(app: App) -> None:
+    """A notification forwarded long ago: its address no longer authenticates the From; the
+    refusal goes to the staff member's own address from the policy, with a fresh address."""
+    number = open_complaint(app)
+    days = app.policy.staff_auth.token_days
+    before = len(mails_to(app, "zhao@example.org"))
+    staff_reply(app, number, "#accept\n", to=_issued_days_ago(app, number, days + 1))
+    refusal = _unchanged(app, number, 1)[0]
+    assert refusal.detail["code"] == "expired_token"
+    answers = mails_to(app, "zhao@example.org")[before:]
+    assert len(answers) == 1
+    assert "已过期" in text_of(answers[0]) or "expired" in text_of(answers[0])
+    fresh = read_reply_address(str(answers[0]["Reply-To"]), app.settings.intake_address, app.secret)
+    assert fresh is not None and fresh.issued == datetime.now(UTC).date()
+    # Replying to that refusal (its fresh address) works.
+    staff_reply(app, number, "#accept\n", to=str(answers[0]["Reply-To"]))
+    assert case_of(app, number=number).status == "accepted"
+
+
+def test_a_staff_reply_address_within_token_days_works(app: App) -> None:
+    number = open_complaint(app)
+    days = app.policy.staff_auth.token_days
+    staff_reply(app, number, "#accept\n", to=_issued_days_ago(app, number, days))
+    assert case_of(app, number=number).status == "accepted"
+
+
+def test_a_staff_address_of_the_old_form_is_filed_but_runs_nothing(app: App) -> None:
+    number = open_complaint(app)
+    local, _, domain = app.settings.intake_address.partition("@")
+    old = f"{local}+{number}.zhao.{sign(app.secret, number, 'zhao')}@{domain}"
+    outcome = staff_reply(app, number, "#accept\n", to=old)
+    assert outcome.case_id == case_of(app, number=number).id  # still correlated by its token
+    assert _unchanged(app, number, 1)[0].detail["code"] == "expired_token"
+
+
+def test_a_forger_with_an_old_address_is_never_answered(app: App) -> None:
+    """The forger writes a display name and a From that is zhao's; the answer goes to the
+    address the policy holds for zhao, and nothing to any other address."""
+    number = open_complaint(app)
+    staff_reply(
+        app,
+        number,
+        "#withdraw\n#close\n",
+        to=_issued_days_ago(app, number, 400),
+        frm="赵主管 <ZHAO@example.org>",
+    )
+    _unchanged(app, number, 1)
+    with session_scope(app.db_url) as s:
+        rows = s.execute(select(OutboundEmail.to_addr)).scalars().all()
+    assert set(rows) <= {COMPLAINANT, "zhao@example.org", "li@example.org"}, rows

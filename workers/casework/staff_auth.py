@@ -3,8 +3,9 @@
 Pure: the parsed mail, its correlation, the staff list and `StaffAuthPolicy` in; a `StaffAuth`
 verdict out, with the reason in zh-CN and en when refused. A mail runs commands only when
   (a) its From is one mailbox, a staff address of the policy (the addr-spec, never the name),
-  (b) it answers that staff member's signed reply address for this case (the correlation came
-      from a token naming them), or it is addressed to the intake mailbox with this case's tag
+  (b) it answers that staff member's signed reply address for this case, issued within
+      `[staff_auth] token_days` (every mail we send them carries a fresh one, so a notification
+      forwarded long ago authenticates nothing), or it is addressed to the intake mailbox with this case's tag
       in the subject and our own receiving server vouches for the From domain in an
       Authentication-Results header whose authserv-id the operator named (RFC 8601: dmarc, or
       dkim/spf aligned with the From domain); with no authserv-id named this route is off,
@@ -18,13 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from config.policy_auth import StaffAuthPolicy
 from config.policy_staff import StaffMember, staff_by_email
 from workers.intake.correlate import Correlation
 from workers.mail.casenumbers import case_tags
 from workers.mail.parse import ParsedMail, addresses
-from workers.mail.tokens import read_reply_address
+from workers.mail.tokens import ReplyToken, read_reply_address
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _COMMENT = re.compile(r"\([^()]*\)")
@@ -33,6 +35,7 @@ _BULK = {"bulk", "junk", "list"}
 # Bounds on what a sender can make us read: real mail carries a handful of these headers.
 _MAX_AR_HEADERS = 50
 _MAX_AR_CHARS = 4096
+_MAX_RECIPIENTS = 100  # the tokens looked for among To and Cc
 
 # code -> (zh, en). `ok_*` codes allow; the others refuse.
 REASONS: dict[str, tuple[str, str]] = {
@@ -45,6 +48,12 @@ REASONS: dict[str, tuple[str, str]] = {
         "verified: our receiving server vouched for your domain (DKIM/SPF).",
     ),
     "not_staff": ("发件人不是工作人员。", "The sender is not a staff member."),
+    "expired_token": (
+        "邮件发往的回复地址已过期（签发于 {issued}，有效期 {days} 天）。请回复本邮件（其回复地址是新的），"
+        "或回复最近发给您的通知。",
+        "The reply address the mail went to has expired (issued {issued}, valid {days} days). "
+        "Reply to this mail (its reply address is fresh) or to a recent notification.",
+    ),
     "impostor": (
         "发件人显示名或其他发件地址冒用了工作人员地址，实际地址为 {sender}。",
         "The display name or another From mailbox names a staff address; the sender is {sender}.",
@@ -124,8 +133,10 @@ def authorize(
     intake_address: str,
     secret: str | Sequence[str],
     case_prefix: str,
+    today: date | None = None,
 ) -> StaffAuth:
-    """May this mail, filed on `correlation.case`, run staff commands? See the module doc."""
+    """May this mail, filed on `correlation.case`, run staff commands? See the module doc.
+    `today` (UTC; default now) dates the staff reply addresses."""
     member = staff_by_email(staff, mail.from_addr)
     senders = addresses(", ".join(mail.headers.get("from", []))) or [mail.from_addr]
     if member is None:
@@ -139,9 +150,15 @@ def authorize(
         return _verdict("several_senders", member)
     if is_auto_generated(mail.headers):
         return _verdict("auto_generated", member)
-    if correlation.method == "token" and correlation.staff_id == member.id:
+    own = _own_token(mail, correlation.case.number, member.id, intake_address, secret)
+    today = today or datetime.now(UTC).date()
+    if own is not None and _fresh(own, policy.token_days, today):
         return _verdict("ok_token", member)
-    refused = _token_refusal(mail, correlation, member, intake_address, secret)
+    refused = (
+        _expired(own, member, policy.token_days)
+        if own is not None
+        else _token_refusal(mail, correlation, member, intake_address, secret)
+    )
     if _to_intake(mail, intake_address) and correlation.case.number in case_tags(
         mail.subject, case_prefix
     ):
@@ -151,6 +168,27 @@ def authorize(
     else:
         detail = "not sent to the intake address with this case's tag"
     return refused or _verdict("no_token", member, detail=detail)
+
+
+def _own_token(
+    mail: ParsedMail, case_number: str, staff_id: str, intake: str, secret: str | Sequence[str]
+) -> ReplyToken | None:
+    """The verified token of this staff member for this case among the mail's recipients."""
+    for address in [*mail.to, *mail.cc][:_MAX_RECIPIENTS]:
+        token = read_reply_address(address, intake, secret)
+        if token is not None and token.case_number == case_number and token.staff_id == staff_id:
+            return token
+    return None
+
+
+def _fresh(token: ReplyToken, days: int, today: date) -> bool:
+    """Issued within `days` (a token of the old form, with no issue day, never is)."""
+    return token.issued is not None and (today - token.issued).days <= days
+
+
+def _expired(token: ReplyToken, member: StaffMember, days: int) -> StaffAuth:
+    issued = token.issued.isoformat() if token.issued else "?"
+    return _verdict("expired_token", member, issued=issued, days=str(days))
 
 
 def _staff_named(staff: list[StaffMember], from_values: Iterable[str]) -> bool:
@@ -175,7 +213,7 @@ def _token_refusal(
     """The most specific reason the tokens in the mail do not authorise `member`, if any."""
     intake_local, _, intake_domain = intake.lower().partition("@")
     bad = None
-    for address in [*mail.to, *mail.cc]:
+    for address in [*mail.to, *mail.cc][:_MAX_RECIPIENTS]:
         token = read_reply_address(address, intake, secret)
         local, _, domain = address.lower().partition("@")
         if token is None:
