@@ -529,7 +529,7 @@ def _finished(app: App, how: str) -> str:
 @pytest.mark.parametrize(
     ("how", "reason"),
     [
-        ("withdrawn", "投诉人已撤回投诉，案件不能再处理。"),
+        ("withdrawn", "投诉人已撤回投诉，案件不能再处理；如需继续处理，请先重开（#重开）。"),
         (
             "closed",
             "案件已结束（当前：已结案），不能发送进展答复；如需继续处理，请先重开（#重开）。",
