@@ -127,7 +127,7 @@ def main() -> int:
                 "COMPLAINTDESK_SMTP__HOST": HOST,
                 "COMPLAINTDESK_SMTP__PORT": str(port),
                 "COMPLAINTDESK_SMTP__STARTTLS": "false",  # the loopback sink offers no TLS
-                "COMPLAINTDESK_SECRET_KEY": "profile-secret",
+                "COMPLAINTDESK_SECRET_KEY": "profile-" + os.urandom(24).hex(),
                 "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
             }
         )

@@ -82,7 +82,7 @@ def main() -> int:
                 "COMPLAINTDESK_SMTP__HOST": HOST,
                 "COMPLAINTDESK_SMTP__PORT": str(port),
                 "COMPLAINTDESK_SMTP__STARTTLS": "false",  # the loopback sink offers no TLS
-                "COMPLAINTDESK_SECRET_KEY": "stages-secret",
+                "COMPLAINTDESK_SECRET_KEY": "stages-" + os.urandom(24).hex(),
                 "COMPLAINTDESK_ATTACHMENTS_DIR": str(tmp / "attachments"),
             }
         )

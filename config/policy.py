@@ -28,6 +28,13 @@ class Limits(BaseModel):
     # Attachments filed per mail; the rest stay in the raw mail. Real evidence is a few dozen
     # files; 10,000 one-line parts took 30 s to write one by one (and are a way to fill a disk).
     max_attachments: int = 500
+    # The desk as a relay (a flood of complaints with forged From addresses would make the
+    # official address mail every victim): acknowledgements per rolling hour to one domain and
+    # to all; beyond them the case stands and is listed for staff, unacknowledged.
+    max_acknowledgements_per_domain_per_hour: int = Field(60, ge=0)
+    max_acknowledgements_per_hour: int = Field(300, ge=0)
+    # Leadership notices per member per rolling hour; beyond it one digest an hour.
+    max_leadership_notices_per_hour: int = Field(5, ge=0)
 
 
 class Policy(BaseModel):

@@ -7,6 +7,7 @@ Build it with `Settings()` (or `get_settings()` for the cached process-wide one)
 from __future__ import annotations
 
 import ipaddress
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -76,7 +77,12 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     intake_address: str = "complaints@example.org"
     intake_name: str = "投诉受理中心 Complaints Desk"
-    secret_key: SecretStr = SecretStr("change-me-in-production")
+    # Signs the reply tokens. No default: the poller, worker and scheduler refuse to start
+    # without a key of their own (`secret_key_problem`); commands that only read need none.
+    secret_key: SecretStr | None = None
+    # Earlier keys, comma-separated: reply addresses signed under them still verify (never
+    # used to sign), so a rotated key does not orphan the addresses in mail already sent.
+    secret_key_previous: SecretStr = SecretStr("")
     attachments_dir: Path = PROJECT_ROOT / "var" / "attachments"
     policy_file: Path = PROJECT_ROOT / "config" / "policy.toml"
     # When set, outgoing mail is written as .eml files to this folder instead of SMTP (demo).
@@ -98,6 +104,63 @@ class Settings(BaseSettings):
         # As the variable was always read: 1, true or yes (any case) turn it on, anything else
         # (empty, "off", a typo) leaves it off rather than stopping the worker.
         return value.strip().lower() in ("1", "true", "yes") if isinstance(value, str) else value
+
+
+MIN_SECRET_BYTES = 32
+# Keys published in examples, old defaults and tutorials: anyone can sign with them.
+KNOWN_PLACEHOLDERS = frozenset(
+    {
+        "change-me-in-production",
+        "changeme",
+        "change-me",
+        "change_me",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "password",
+        "default",
+        "test",
+        "example",
+        "your-secret-key",
+        "replace-me",
+    }
+)
+_PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me", "replace-me", "your-secret", "example")
+
+
+def secret_key_problem(key: str | None) -> str | None:
+    """Why `key` cannot sign reply addresses (None: it can). A forger who knows or guesses the
+    key signs any staff reply address, so an unset, short or published key is refused."""
+    if not key:
+        return "COMPLAINTDESK_SECRET_KEY is not set"
+    lowered = key.strip().lower()
+    if lowered in KNOWN_PLACEHOLDERS or any(w in lowered for w in _PLACEHOLDER_WORDS):
+        return "COMPLAINTDESK_SECRET_KEY is a published placeholder"
+    if len(key.encode()) < MIN_SECRET_BYTES:
+        return f"COMPLAINTDESK_SECRET_KEY is shorter than {MIN_SECRET_BYTES} bytes"
+    if len(set(key)) < 8:
+        return "COMPLAINTDESK_SECRET_KEY repeats too few characters to be random"
+    return None
+
+
+def previous_secret_keys(settings: Settings) -> list[str]:
+    """COMPLAINTDESK_SECRET_KEY_PREVIOUS, split on commas."""
+    value = settings.secret_key_previous.get_secret_value()
+    return [k.strip() for k in value.split(",") if k.strip()]
+
+
+def require_secret_key(settings: Settings) -> None:
+    """For the processes that sign or verify reply addresses (poller, worker, scheduler): stop
+    with one line on stderr and a non-zero status when the key cannot be used."""
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
+    problem = secret_key_problem(key)
+    if problem is not None:
+        print(
+            f"complaintdesk: {problem}; set it to a random value of at least "
+            f"{MIN_SECRET_BYTES} bytes (e.g. `openssl rand -base64 48`)",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from config.policy import Policy, load_policy
-from config.settings import Settings, get_settings
+from config.settings import Settings, get_settings, previous_secret_keys
 from workers.clock.workdays import WorkCalendar
 
 
@@ -26,7 +26,16 @@ class App:
 
     @property
     def secret(self) -> str:
-        return self.settings.secret_key.get_secret_value()
+        """The key that signs reply addresses (never empty: an empty key signs for anyone)."""
+        key = self.settings.secret_key
+        if key is None or not key.get_secret_value():
+            raise RuntimeError("COMPLAINTDESK_SECRET_KEY is not set")
+        return key.get_secret_value()
+
+    @cached_property
+    def verify_secrets(self) -> tuple[str, ...]:
+        """The keys a reply address may be signed with: the current one, then the previous."""
+        return (self.secret, *previous_secret_keys(self.settings))
 
     @cached_property
     def own_addresses(self) -> frozenset[str]:

@@ -4,11 +4,12 @@ mid-run."""
 
 from __future__ import annotations
 
-from config.settings import get_settings
+from config.settings import get_settings, require_secret_key
 from workers import wiring
 from workers.app import App
 from workers.sweeper import Sweeper
 
+require_secret_key(get_settings())  # no worker signs or verifies with a missing or public key
 app = App.from_settings(get_settings())
 broker = wiring.start(app)
 broker.add_middleware(Sweeper())

@@ -46,7 +46,7 @@ def app(tmp_path: Path, _migrated_template: Path) -> Iterator[App]:
         attachments_dir=tmp_path / "attachments",
         outbox_dir=tmp_path / "outbox",
         intake_address="complaints@example.org",
-        secret_key="unit-test-secret",
+        secret_key="unit-test-secret-0123456789abcdefghij",
     )
     current = App.from_settings(settings)
     wiring.start(current)

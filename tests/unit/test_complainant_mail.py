@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -27,6 +28,7 @@ from workers.app import App
 from workers.casework.complainant_mail import consent_answer
 from workers.casework.lifecycle import system_transition
 from workers.casework.transitions import Trigger
+from workers.mail.tokens import read_reply_address
 
 RESULT = "经核实，商家同意退货并全额退款。"
 
@@ -207,18 +209,17 @@ def test_a_reply_to_the_result_giving_reasons_opens_the_review(app: App, reply: 
     assert "投诉人在期限内申请复查" in _last_to(app, "zhao@example.org", number)
 
 
-def test_a_fresh_mail_with_the_case_number_counts_as_an_answer_to_the_result(app: App) -> None:
-    # No In-Reply-To: the subject tag ties it to the case, and the window is open.
+def test_a_fresh_mail_with_the_case_number_asks_to_confirm_then_opens_the_review(
+    app: App,
+) -> None:
+    # No In-Reply-To, no signed address: the subject tag ties it to the case, the window is
+    # open, but anyone can write that From and number (issue 11 item 10): confirm first.
     number = _resolved(app)
-    feed(
-        app,
-        build_mail(
-            f"王先生 <{COMPLAINANT}>",
-            app.settings.intake_address,
-            f"关于 [{number}]",
-            "我不认可这个处理结果，商家提供的检测报告是假的。",
-        ),
-    )
+    feed(app, _unsigned(app, number, "我不认可这个处理结果，商家提供的检测报告是假的。"))
+    assert case_of(app, number=number).status == "resolved"
+    asked = mails_to(app, COMPLAINANT, number)[-1]
+    assert "请确认您的要求：申请复查" in str(asked["Subject"])
+    complainant_reply(app, number, "我不认可这个处理结果，商家提供的检测报告是假的，申请复查。")
     _in_review(app, number)
 
 
@@ -317,3 +318,98 @@ def test_the_complainants_rating_after_closing_is_the_call_back(app: App) -> Non
             select(Deadline).where(Deadline.case_id == case.id, Deadline.kind == "callback")
         ).scalar_one()
     assert callback.state == "met"
+
+
+# -- issue 11 item 10: a forged complainant mail changes nothing -----------------------------
+
+
+def _unsigned(app: App, number: str, body: str, **kw: object) -> bytes:
+    """A mail with the complainant's From and the case tag, to the plain intake address."""
+    return build_mail(
+        f"王先生 <{COMPLAINANT}>",
+        app.settings.intake_address,
+        f"Re: [{number}] 手机屏幕坏点商家拒绝退货",
+        body,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def _asked_to_confirm(app: App, number: str, before: int, wanted: str) -> None:
+    sent = mails_to(app, COMPLAINANT, number)[before:]
+    assert len(sent) == 1, [m["Subject"] for m in sent]
+    asked = sent[0]
+    assert asked["To"].addresses[0].addr_spec == COMPLAINANT  # the case's address
+    token = read_reply_address(
+        asked["Reply-To"].addresses[0].addr_spec, app.settings.intake_address, app.secret
+    )
+    assert token is not None and token.case_number == number and token.staff_id is None
+    assert "没有任何改变" in text_of(asked)
+    logged = events(app, number, "confirmation_requested")
+    assert logged and logged[-1].detail["wanted"] == wanted
+
+
+def test_a_forged_withdrawal_changes_nothing_and_the_complainant_is_asked(app: App) -> None:
+    number = open_complaint(app)
+    staff_reply(app, number, "#accept\n")
+    before = len(mails_to(app, COMPLAINANT, number))
+    feed(app, _unsigned(app, number, "我要撤回投诉，不需要处理了。"))
+    case = case_of(app, number=number)
+    assert case.status == "accepted" and case.closed_at is None
+    _asked_to_confirm(app, number, before, "withdraw")
+    assert "待确认" in str(mails_to(app, "zhao@example.org", number)[-1]["Subject"])
+    # Threaded on our own mail but still not to the signed address: the same.
+    ours = mails_to(app, COMPLAINANT, number)[-1]["Message-ID"].strip("<>")
+    feed(app, _unsigned(app, number, "我要撤回投诉。", in_reply_to=ours))
+    assert case_of(app, number=number).status == "accepted"
+    # The complainant confirms by replying to our mail (its signed Reply-To): withdrawn.
+    complainant_reply(app, number, "确认，我要撤回投诉。")
+    assert case_of(app, number=number).status == "withdrawn"
+
+
+def test_a_forged_rating_and_extension_answer_change_nothing(app: App) -> None:
+    number = _resolved(app)
+    feed(app, _unsigned(app, number, "非常满意，5分"))
+    assert case_of(app, number=number).satisfaction is None
+    number = open_complaint(app)
+    staff_reply(app, number, "#accept\n#延期 5 需要商家提供检测报告\n")
+    with session_scope(app.db_url) as s:
+        case = s.execute(select(Case).where(Case.number == number)).scalar_one()
+        due = [
+            d.due_at
+            for d in s.execute(select(Deadline).where(Deadline.case_id == case.id)).scalars()
+        ]
+    feed(app, _unsigned(app, number, "同意"))
+    assert events(app, number, "extension_answered") == []
+    with session_scope(app.db_url) as s:
+        case = s.execute(select(Case).where(Case.number == number)).scalar_one()
+        assert due == [
+            d.due_at
+            for d in s.execute(select(Deadline).where(Deadline.case_id == case.id)).scalars()
+        ]
+    assert events(app, number, "confirmation_requested")[-1].detail["wanted"] == (
+        "answer_extension"
+    )
+
+
+def test_a_trusted_authentication_pass_counts_like_the_signed_address(app: App) -> None:
+    auth = app.policy.staff_auth.model_copy(update={"trusted_authserv_ids": ["mx.example.org"]})
+    app = replace(app, policy=app.policy.model_copy(update={"staff_auth": auth}))
+    number = open_complaint(app)
+    passed = "mx.example.org; dmarc=pass header.from=example.net"
+    forged = "example.net; dmarc=pass header.from=example.net"
+    feed(app, _unsigned(app, number, "我要撤回投诉。", headers={"Authentication-Results": forged}))
+    assert case_of(app, number=number).status == "received"
+    feed(app, _unsigned(app, number, "我要撤回投诉。", headers={"Authentication-Results": passed}))
+    assert case_of(app, number=number).status == "withdrawn"
+
+
+def test_staff_can_reopen_a_withdrawn_case(app: App) -> None:
+    number = open_complaint(app)
+    complainant_reply(app, number, "我要撤回投诉。")
+    assert case_of(app, number=number).status == "withdrawn"
+    staff_reply(app, number, "#reopen 撤回不是投诉人本人所为\n")
+    case = case_of(app, number=number)
+    assert case.status == "accepted" and case.closed_at is None
+    assert "投诉已重新办理" in str(mails_to(app, COMPLAINANT, number)[-1]["Subject"])
+    staff_reply(app, number, "#重开\n")  # the Chinese spelling still parses (refused: open)
+    assert case_of(app, number=number).status == "accepted"

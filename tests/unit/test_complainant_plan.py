@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -22,6 +22,7 @@ class Facts:
     window_open: bool = False
     pending: bool = False
     consent: bool | None = None
+    verified: bool = True  # the signed reply address, or a trusted authentication pass
 
 
 FRESH = Facts()
@@ -299,6 +300,45 @@ ROWS: list[tuple[str, State, IntentKind, Facts, Reaction]] = [
         Reaction(K.FILE_ONLY, "info"),
     ),
     ("info withdrawn", S.WITHDRAWN, IK.INFO, FRESH, Reaction(K.FILE_ONLY, "info")),
+    # Issue 11 item 10: without the signed address (or a trusted pass) nothing changes; the
+    # complainant is asked to confirm. What changes nothing is planned as before.
+    *[
+        (
+            f"unverified {name}",
+            state,
+            intent,
+            replace(facts, verified=False),
+            Reaction(K.CONFIRM_FIRST, "confirm_asked", wanted=wanted),
+        )
+        for name, state, intent, facts, wanted in (
+            ("withdrawal", S.ACCEPTED, IK.WITHDRAWAL, FRESH, K.WITHDRAW),
+            ("rating", S.RESOLVED, IK.SATISFACTION, SENT_OPEN, K.RECORD_RATING),
+            ("final rating", S.REVIEW_RESOLVED, IK.SATISFACTION, DECIDED, K.RECORD_RATING),
+            ("extension answer", S.ACCEPTED, IK.INFO, PENDING_DECLINE, K.ANSWER_EXTENSION),
+            ("review", S.RESOLVED, IK.REVIEW_REQUEST, SENT_OPEN, K.OPEN_REVIEW),
+            ("review on closed", S.CLOSED, IK.REVIEW_REQUEST, SENT_OPEN, K.OPEN_REVIEW),
+        )
+    ],
+    *[
+        (f"unverified {name}", state, intent, replace(facts, verified=False), expected)
+        for name, state, intent, facts, expected in (
+            ("info", S.ACCEPTED, IK.INFO, FRESH, Reaction(K.FILE_ONLY, "info")),
+            (
+                "late review",
+                S.RESOLVED,
+                IK.REVIEW_REQUEST,
+                SENT_LATE,
+                Reaction(K.WINDOW_CLOSED, "review_late"),
+            ),
+            (
+                "info supplied",
+                S.AWAITING_INFO,
+                IK.INFO,
+                FRESH,
+                Reaction(K.SUPPLY_INFORMATION, "info_supplied"),
+            ),
+        )
+    ],  # fmt: skip
 ]
 
 
@@ -317,6 +357,7 @@ def test_plan_reaction(state: State, intent: IntentKind, facts: Facts, expected:
             review_window_open=facts.window_open,
             extension_pending=facts.pending,
             consent=facts.consent,
+            verified=facts.verified,
         )
         == expected
     )
@@ -342,6 +383,7 @@ def test_after_the_review_result_nothing_reopens(state: State, intent: IntentKin
             review_window_open=facts.window_open,
             extension_pending=facts.pending,
             consent=facts.consent,
+            verified=True,
         )
         expected = K.RECORD_RATING if intent == IK.SATISFACTION else K.DECISION_FINAL
         assert reaction == Reaction(expected)

@@ -3,11 +3,14 @@ becomes, and that forged staff mail runs nothing and is on the record."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
 from config.policy_auth import StaffAuthPolicy
-from models import Case, Deadline, Event
+from models import Case, Deadline, Event, OutboundEmail
 from models.db import session_scope
 from tests.unit.casemail import (
     COMPLAINANT,
@@ -26,7 +29,7 @@ from workers.app import App
 from workers.casework.staff_auth import authorize, parse_authentication_results
 from workers.intake.correlate import Correlation
 from workers.mail.parse import parse_mail
-from workers.mail.tokens import reply_address
+from workers.mail.tokens import read_reply_address, reply_address, sign
 
 RESULT = "经核实，商家同意退货并全额退款 2999 元，款项将在 3 个工作日内原路退回。"
 
@@ -274,6 +277,12 @@ def test_complainant_hash_lines_are_just_text(app: App) -> None:
     assert "#resolve" in text_of(mails_to(app, "zhao@example.org")[-1])  # staff were told
 
 
+def trusting(app: App, *ids: str) -> App:
+    """The app with `[staff_auth] trusted_authserv_ids` naming our receiving servers."""
+    auth = app.policy.staff_auth.model_copy(update={"trusted_authserv_ids": list(ids)})
+    return replace(app, policy=app.policy.model_copy(update={"staff_auth": auth}))
+
+
 AR_PASS = "mx.example.org; dkim=pass (2048-bit key) header.d=example.org header.s=s1; spf=pass smtp.mailfrom=zhao@example.org"
 
 
@@ -281,7 +290,9 @@ AR_PASS = "mx.example.org; dkim=pass (2048-bit key) header.d=example.org header.
     ("headers", "allowed"),
     [
         ({"Authentication-Results": AR_PASS}, True),
-        ({"Authentication-Results": "example.org; dmarc=pass header.from=example.org"}, True),
+        ({"Authentication-Results": "mx.example.org; dmarc=pass header.from=example.org"}, True),
+        # The intake domain is not trusted unless named.
+        ({"Authentication-Results": "example.org; dmarc=pass header.from=example.org"}, False),
         (
             {
                 "Authentication-Results": "mx.example.org; dkim=fail header.d=example.org; spf=softfail"
@@ -297,6 +308,7 @@ AR_PASS = "mx.example.org; dkim=pass (2048-bit key) header.d=example.org header.
 def test_plain_intake_address_needs_a_trusted_authentication_result(
     app: App, headers: dict[str, str], allowed: bool
 ) -> None:
+    app = trusting(app, "mx.example.org")
     number = open_complaint(app)
     staff_reply(
         app,
@@ -311,6 +323,7 @@ def test_plain_intake_address_needs_a_trusted_authentication_result(
 
 
 def test_a_forged_header_below_ours_is_not_read(app: App) -> None:
+    app = trusting(app, "mx.example.org")
     number = open_complaint(app)
     raw = build_mail(
         "赵主管 <zhao@example.org>",
@@ -325,6 +338,43 @@ def test_a_forged_header_below_ours_is_not_read(app: App) -> None:
     )
     feed(app, raw)
     _unchanged(app, number, 1)
+
+
+def _to_intake(app: App, number: str, *ar_headers: str) -> bytes:
+    raw = build_mail(
+        "赵主管 <zhao@example.org>",
+        app.settings.intake_address,
+        f"Re: [{number}] 新投诉",
+        "#accept\n",
+    )
+    # Prepended in order, as receiving servers do: the last one given ends up on top.
+    for value in ar_headers:
+        raw = b"Authentication-Results: " + value.encode() + b"\r\n" + raw
+    return raw
+
+
+def test_no_authserv_id_named_means_no_header_is_trusted(app: App) -> None:
+    """Issue 11 item 8: with no trusted authserv-id, the intake-address route is off: a header
+    the sender wrote naming the intake domain (or mx.<domain>) authenticates nothing."""
+    number = open_complaint(app)
+    for server in ("example.org", "mx.example.org"):
+        feed(app, _to_intake(app, number, f"{server}; dmarc=pass header.from=example.org"))
+    refusals = _unchanged(app, number, 2)
+    assert {r.detail["code"] for r in refusals} == {"no_token"}
+    assert "trusted_authserv_ids" in refusals[0].detail["reason"]
+
+
+def test_our_header_counts_wherever_it_sits_and_others_never(app: App) -> None:
+    """Issue 11 item 8: every header is read; only a named authserv-id counts, below another
+    server's header too; the topmost header of our id is ours (the MTA strips forged ones)."""
+    app = trusting(app, "mx.example.org")
+    number = open_complaint(app)
+    ours = "mx.example.org; dkim=pass header.d=example.org"
+    filtered = "filter.example.org; dkim=pass header.d=example.org"
+    feed(app, _to_intake(app, number, filtered))  # a server not named: nothing
+    _unchanged(app, number, 1)
+    feed(app, _to_intake(app, number, ours, "relay.example.org; none"))
+    assert case_of(app, number=number).status == "accepted"
 
 
 def test_authorize_pure_cases(app: App) -> None:
@@ -479,7 +529,7 @@ def _finished(app: App, how: str) -> str:
 @pytest.mark.parametrize(
     ("how", "reason"),
     [
-        ("withdrawn", "投诉人已撤回投诉，案件不能再处理。"),
+        ("withdrawn", "投诉人已撤回投诉，案件不能再处理；如需继续处理，请先重开（#重开）。"),
         (
             "closed",
             "案件已结束（当前：已结案），不能发送进展答复；如需继续处理，请先重开（#重开）。",
@@ -559,3 +609,65 @@ def test_resolve_records_the_result_notice_as_opened_and_met(app: App) -> None:
         ]
     assert notice.state == "met" and notice.closed_at == case.result_sent_at
     assert trail == ["deadline_opened", "deadline_met"]
+
+
+# -- issue 11 item 9: a staff reply address is not a credential for ever ----------------------
+
+
+def _issued_days_ago(app: App, number: str, days: int) -> str:
+    today = datetime.now(UTC).date()
+    return reply_address(
+        app.settings.intake_address, app.secret, number, "zhao", issued=today - timedelta(days)
+    )
+
+
+def test_a_staff_reply_address_older_than_token_days_runs_nothing(app: App) -> None:
+    """A notification forwarded long ago: its address no longer authenticates the From; the
+    refusal goes to the staff member's own address from the policy, with a fresh address."""
+    number = open_complaint(app)
+    days = app.policy.staff_auth.token_days
+    before = len(mails_to(app, "zhao@example.org"))
+    staff_reply(app, number, "#accept\n", to=_issued_days_ago(app, number, days + 1))
+    refusal = _unchanged(app, number, 1)[0]
+    assert refusal.detail["code"] == "expired_token"
+    answers = mails_to(app, "zhao@example.org")[before:]
+    assert len(answers) == 1
+    assert "已过期" in text_of(answers[0]) or "expired" in text_of(answers[0])
+    fresh = read_reply_address(str(answers[0]["Reply-To"]), app.settings.intake_address, app.secret)
+    assert fresh is not None and fresh.issued == datetime.now(UTC).date()
+    # Replying to that refusal (its fresh address) works.
+    staff_reply(app, number, "#accept\n", to=str(answers[0]["Reply-To"]))
+    assert case_of(app, number=number).status == "accepted"
+
+
+def test_a_staff_reply_address_within_token_days_works(app: App) -> None:
+    number = open_complaint(app)
+    days = app.policy.staff_auth.token_days
+    staff_reply(app, number, "#accept\n", to=_issued_days_ago(app, number, days))
+    assert case_of(app, number=number).status == "accepted"
+
+
+def test_a_staff_address_of_the_old_form_is_filed_but_runs_nothing(app: App) -> None:
+    number = open_complaint(app)
+    local, _, domain = app.settings.intake_address.partition("@")
+    old = f"{local}+{number}.zhao.{sign(app.secret, number, 'zhao')}@{domain}"
+    outcome = staff_reply(app, number, "#accept\n", to=old)
+    assert outcome.case_id == case_of(app, number=number).id  # still correlated by its token
+    assert _unchanged(app, number, 1)[0].detail["code"] == "expired_token"
+
+
+def test_a_forger_with_an_old_address_is_never_answered(app: App) -> None:
+    """The forger writes a display name and a From that is zhao's; the answer goes to the
+    address the policy holds for zhao, and nothing to any other address."""
+    number = open_complaint(app)
+    staff_reply(
+        app,
+        number,
+        "#withdraw\n#close\n",
+        to=_issued_days_ago(app, number, 400),
+        frm="赵主管 <ZHAO@example.org>",
+    )
+    _unchanged(app, number, 1)
+    with session_scope(app.db_url) as s:
+        rows = s.execute(select(OutboundEmail.to_addr)).scalars().all()
+    assert set(rows) <= {COMPLAINANT, "zhao@example.org", "li@example.org"}, rows

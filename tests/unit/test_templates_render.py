@@ -50,6 +50,7 @@ COMPLAINANT_MAIL: dict[str, tuple[State, dict[str, str] | None]] = {
     "review_window_closed": (State.RESOLVED, WINDOW_PASSED),
     "review_result": (State.REVIEW_RESOLVED, FINAL),
     "decision_final": (State.REVIEW_RESOLVED, FINAL),
+    "confirmation_request": (State.ACCEPTED, None),
 }
 
 
@@ -90,6 +91,8 @@ def _context(kind: str, language: str) -> dict[str, Any]:
         "received_at_text": moment.isoformat(),
         "feedback_due_text": date,
         "original_subject": f"{HOSTILE} 屏幕坏点",
+        "request": f"{HOSTILE} 撤回投诉",
+        "received_text": date,
     }
 
 

@@ -40,6 +40,7 @@ ALLOWED = [
     ("received", "withdraw", COMPLAINANT, "withdrawn"),
     ("awaiting_info", "withdraw", COMPLAINANT, "withdrawn"),
     ("accepted", "withdraw", COMPLAINANT, "withdrawn"),
+    ("withdrawn", "reopen", STAFF, "accepted"),  # issue 11: a forged withdrawal is undone
     ("resolved", "reopen", STAFF, "accepted"),
     ("closed", "reopen", STAFF, "accepted"),
     ("not_accepted", "reopen", STAFF, "accepted"),
@@ -104,7 +105,6 @@ def refusal(state: str, trigger: str, actor: Actor = STAFF, *, reviewed: bool = 
         ("accepted", "accept", STAFF, "already", "已受理", "already"),
         ("closed", "close", STAFF, "already", "已结案", "already in the state 'closed'"),
         ("not_accepted", "reject", STAFF, "already", "不予受理", "already"),
-        ("withdrawn", "reopen", STAFF, "withdrawn", "撤回", "withdrew"),
         ("withdrawn", "accept", STAFF, "withdrawn", "撤回", "withdrew"),
         ("review_resolved", "reopen", STAFF, "final_review", "最终结论", "final"),
         ("review_resolved", "request_review", COMPLAINANT, "final_review", "最终", "final"),

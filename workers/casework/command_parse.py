@@ -89,8 +89,9 @@ SPECS: tuple[CommandSpec, ...] = (
                 "close the case (after the review window or call-back); on a closed case, record "
                 "the call-back"),
     CommandSpec("reopen", ("重开", "重新打开"), Arg.FREE, Trigger.REOPEN, False, "",
-                "重开已办结、已结案或不予受理的案件（复查结论后不可）",
-                "reopen a resolved, closed or not-accepted case (not after a review result)"),
+                "重开已办结、已结案、不予受理或已撤回的案件（复查结论后不可）",
+                "reopen a resolved, closed, not-accepted or withdrawn case (not after a review "
+                "result)"),
     CommandSpec("merge", ("合并",), Arg.CASE, None, False, "<TS-2026-000123>",
                 "并入另一案件", "merge this case into another case"),
     CommandSpec("malicious", ("恶意投诉", "恶意"), Arg.FREE, None, False, "",

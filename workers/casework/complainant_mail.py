@@ -117,6 +117,13 @@ NOTICES: dict[str, tuple[str, str, str, str]] = {
         "投诉人同意延期 {days} 个工作日，但当前没有正在计时的处理决定期限，期限未变。",
         "The complainant agreed to {days} more working days, but no decision deadline is "
         "running, so nothing moved."),
+    "confirm_asked": (
+        "投诉人来信待确认", "Request awaiting confirmation",
+        "一封以投诉人地址发出的邮件要求「{request}」（「{evidence}」），但它没有发往投诉人的签名回复地址，"
+        "无法确认为本人所发。案件未作改变，已请投诉人回复确认。",
+        "A mail from the complainant's address asks to {request} ('{evidence}'), but it did not "
+        "come to their signed reply address, so it may not be theirs. Nothing changed; they were "
+        "asked to confirm by replying."),
     "extension_declined": (
         "投诉人不同意延期", "Extension declined",
         "投诉人不同意延期，请按原期限作出处理决定。",
@@ -125,9 +132,19 @@ NOTICES: dict[str, tuple[str, str, str, str]] = {
 
 
 def react_to_complainant(
-    session: Session, app: App, case: Case, mail: ParsedMail, at: datetime, occasion: str
+    session: Session,
+    app: App,
+    case: Case,
+    mail: ParsedMail,
+    at: datetime,
+    occasion: str,
+    *,
+    verified: bool,
 ) -> list[int]:
-    """The automatic reaction to one complainant mail; the outbound ids it queued."""
+    """The automatic reaction to one complainant mail; the outbound ids it queued.
+
+    `verified` (workers.casework.complainant_auth): the mail may change the case; otherwise a
+    change it asks for waits for the complainant's confirmation."""
     # Any mail of theirs while a review may be asked answers the result, threaded or not: mail
     # reaches this case by its token, References or subject tag, and a client that drops
     # In-Reply-To (webmail, a fresh mail with the case number) must not cost the right.
@@ -143,8 +160,14 @@ def react_to_complainant(
         review_window_open=window_open,
         extension_pending=pending is not None,
         consent=consent_answer(text),
+        verified=verified,
     )
     match reaction.kind:
+        case ReactionKind.CONFIRM_FIRST:
+            assert reaction.wanted is not None
+            return ask_to_confirm(
+                session, app, case, mail, reaction.wanted, intent, reaction.notice, at, occasion
+            )
         case ReactionKind.RECORD_RATING:
             return rate(session, case, intent, at)
         case ReactionKind.DECISION_FINAL:
@@ -190,6 +213,69 @@ def react_to_complainant(
         case ReactionKind.FILE_ONLY:
             return tell_staff(session, app, case, reaction.notice, occasion, text)
     raise ValueError(f"no way to carry out {reaction} on case {case.id}")
+
+
+# What an unconfirmed mail asked for, as the confirmation request and the staff notice name it.
+REQUESTS: dict[ReactionKind, tuple[str, str]] = {
+    ReactionKind.WITHDRAW: ("撤回投诉", "withdraw the complaint"),
+    ReactionKind.RECORD_RATING: ("记录满意度评价", "record a rating of our handling"),
+    ReactionKind.ANSWER_EXTENSION: (
+        "答复延长办理期限的征求意见",
+        "answer our request to extend the handling time",
+    ),
+    ReactionKind.OPEN_REVIEW: ("申请复查", "have the decision reviewed"),
+}
+
+
+def ask_to_confirm(
+    session: Session,
+    app: App,
+    case: Case,
+    mail: ParsedMail,
+    wanted: ReactionKind,
+    intent: Intent,
+    notice: str,
+    at: datetime,
+    occasion: str,
+) -> list[int]:
+    """A change asked for without the signed reply address: nothing changes; the complainant is
+    asked at the case's address (never the mail's) to confirm by replying to our mail, whose
+    Reply-To is their signed address; staff are told. Their words are not repeated to them."""
+    session.add(
+        Event(
+            case_id=case.id,
+            at=at,
+            actor=mail.from_addr[:64],
+            kind="confirmation_requested",
+            detail={
+                "wanted": wanted.value,
+                "evidence": intent.evidence,
+                "from": mail.from_addr,
+                "message_id": mail.message_id,
+            },
+        )
+    )
+    language = language_of(app, case.language)
+    zh, en = REQUESTS[wanted]
+    outbound_id = notify_complainant(
+        session,
+        app,
+        case,
+        "confirmation_request",
+        occasion=occasion,
+        at=at,
+        written_by_staff=False,
+        context={
+            "request": en if is_english(language) else zh,
+            "received_text": app.calendar.format_datetime(at, language),
+        },
+    )
+    ids = [outbound_id] if outbound_id is not None else []
+    staff_language = language_of(app, app.policy.default_language)
+    request = en if is_english(staff_language) else zh
+    return ids + tell_staff(
+        session, app, case, notice, occasion, "", request=request, evidence=intent.evidence
+    )
 
 
 def answer_decision_final(

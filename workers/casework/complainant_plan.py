@@ -1,7 +1,7 @@
 """What to do with a complainant's mail on their case: the decision table, over plain data.
 
 `workers.casework.complainant_mail` loads the facts, asks `plan_reaction`, and carries the
-`Reaction` out. The rows, first match wins:
+`Reaction` out. The rows, first match wins (then the last row below overrides):
   a review was decided          a rating is recorded; anything else gets "decision is final";
                                 the case never reopens
   withdrawal before the result  withdrawn + withdrawal_confirmed
@@ -16,6 +16,11 @@
   anything while awaiting info  info_supplied: back to received, the clock runs on
   withdrawal after the result   staff are asked to read it; nothing changes
   anything else                 filed; the assigned staff member (or intake) is told
+  unverified, and the row        a change to the case (rating, withdrawal, extension answer,
+  would change the case          review) counts only from the complainant's signed reply
+                                 address or a trusted authentication pass; otherwise nothing
+                                 changes and they are asked, at their own address, to confirm
+                                 by replying to that mail (which carries the signed address)
 """
 
 from __future__ import annotations
@@ -42,6 +47,19 @@ class ReactionKind(StrEnum):
     SUPPLY_INFORMATION = "supply_information"  # back to received
     WITHDRAWAL_NOT_POSSIBLE = "withdrawal_not_possible"  # the result is out: staff read it
     FILE_ONLY = "file_only"
+    CONFIRM_FIRST = "confirm_first"  # unverified: ask the complainant to confirm; `wanted`
+
+
+# Reactions that change the case: anyone can write the complainant's From and the (sequential)
+# case number, so these need their signed reply address or a trusted authentication pass.
+CHANGES_THE_CASE = frozenset(
+    {
+        ReactionKind.RECORD_RATING,
+        ReactionKind.WITHDRAW,
+        ReactionKind.ANSWER_EXTENSION,
+        ReactionKind.OPEN_REVIEW,
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class Reaction:
     # when how it goes decides (an agreed extension with no deadline left to move).
     notice: str = ""
     agreed: bool | None = None  # ANSWER_EXTENSION only
+    wanted: ReactionKind | None = None  # CONFIRM_FIRST: what the mail asked for
 
 
 def plan_reaction(
@@ -62,13 +81,41 @@ def plan_reaction(
     review_window_open: bool,
     extension_pending: bool,
     consent: bool | None,
+    verified: bool,
 ) -> Reaction:
     """The reaction to one complainant mail.
+
+    `verified`: the mail came to the complainant's signed reply address for this case, or a
+    trusted Authentication-Results header vouches for its From domain.
 
     `review_window_open` is whether the mail arrived in time to ask for a review
     (`workers.casework.review_window`); `extension_pending` whether an extension request awaits
     their answer; `consent` how the new text reads as such an answer (True agree, False
     decline, None no answer)."""
+    reaction = _plan(
+        state,
+        intent,
+        result_sent=result_sent,
+        review_decided=review_decided,
+        review_window_open=review_window_open,
+        extension_pending=extension_pending,
+        consent=consent,
+    )
+    if not verified and reaction.kind in CHANGES_THE_CASE:
+        return Reaction(ReactionKind.CONFIRM_FIRST, "confirm_asked", wanted=reaction.kind)
+    return reaction
+
+
+def _plan(
+    state: State,
+    intent: IntentKind,
+    *,
+    result_sent: bool,
+    review_decided: bool,
+    review_window_open: bool,
+    extension_pending: bool,
+    consent: bool | None,
+) -> Reaction:
     if review_decided:
         if intent == IntentKind.SATISFACTION:
             return Reaction(ReactionKind.RECORD_RATING)

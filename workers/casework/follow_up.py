@@ -13,6 +13,7 @@ from sqlmodel import Session
 from config.policy_auth import StaffAuthPolicy
 from models import RawMessage
 from workers.app import App
+from workers.casework.complainant_auth import complainant_verified
 from workers.casework.complainant_mail import react_to_complainant
 from workers.casework.staff_auth import StaffAuth, authorize
 from workers.casework.staff_mail import read_commands, run_staff_mail
@@ -32,7 +33,7 @@ def authorize_sender(app: App, correlation: Correlation, mail: ParsedMail) -> St
         app.policy.staff,
         auth_policy(app),
         intake_address=app.settings.intake_address,
-        secret=app.secret,
+        secret=app.verify_secrets,
         case_prefix=app.policy.case_number_prefix,
     )
 
@@ -68,5 +69,12 @@ def react_to_follow_up(
         if auth.staff is not None:
             return ids  # a staff address: never read as the complainant's words
     if mail.from_addr == case.complainant_email.lower():
-        ids += react_to_complainant(session, app, case, mail, at, occasion)
+        verified = complainant_verified(
+            mail,
+            case.number,
+            auth_policy(app),
+            intake_address=app.settings.intake_address,
+            secret=app.verify_secrets,
+        )
+        ids += react_to_complainant(session, app, case, mail, at, occasion, verified=verified)
     return ids

@@ -3,10 +3,12 @@
 Pure: the parsed mail, its correlation, the staff list and `StaffAuthPolicy` in; a `StaffAuth`
 verdict out, with the reason in zh-CN and en when refused. A mail runs commands only when
   (a) its From is one mailbox, a staff address of the policy (the addr-spec, never the name),
-  (b) it answers that staff member's signed reply address for this case (the correlation came
-      from a token naming them), or it is addressed to the intake mailbox with this case's tag
-      in the subject and our own receiving server vouches for the From domain in a trusted
-      Authentication-Results header (RFC 8601: dmarc, or dkim/spf aligned with the From domain),
+  (b) it answers that staff member's signed reply address for this case, issued within
+      `[staff_auth] token_days` (every mail we send them carries a fresh one, so a notification
+      forwarded long ago authenticates nothing), or it is addressed to the intake mailbox with this case's tag
+      in the subject and our own receiving server vouches for the From domain in an
+      Authentication-Results header whose authserv-id the operator named (RFC 8601: dmarc, or
+      dkim/spf aligned with the From domain); with no authserv-id named this route is off,
   (c) it is not auto-generated (RFC 3834; screening drops most of these already).
 Everything else runs nothing. The caller logs every refusal; a refused staff address is told why
 (the real owner of the address learns that someone tried), an impostor is not.
@@ -15,20 +17,25 @@ Everything else runs nothing. The caller logs every refusal; a refused staff add
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
 from config.policy_auth import StaffAuthPolicy
 from config.policy_staff import StaffMember, staff_by_email
 from workers.intake.correlate import Correlation
 from workers.mail.casenumbers import case_tags
 from workers.mail.parse import ParsedMail, addresses
-from workers.mail.tokens import read_reply_address
+from workers.mail.tokens import ReplyToken, read_reply_address
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _COMMENT = re.compile(r"\([^()]*\)")
 _PROPERTY = re.compile(r"([\w.-]+)\s*=\s*(\"[^\"]*\"|[^\s;]+)")
 _BULK = {"bulk", "junk", "list"}
+# Bounds on what a sender can make us read: real mail carries a handful of these headers.
+_MAX_AR_HEADERS = 50
+_MAX_AR_CHARS = 4096
+_MAX_RECIPIENTS = 100  # the tokens looked for among To and Cc
 
 # code -> (zh, en). `ok_*` codes allow; the others refuse.
 REASONS: dict[str, tuple[str, str]] = {
@@ -41,6 +48,12 @@ REASONS: dict[str, tuple[str, str]] = {
         "verified: our receiving server vouched for your domain (DKIM/SPF).",
     ),
     "not_staff": ("发件人不是工作人员。", "The sender is not a staff member."),
+    "expired_token": (
+        "邮件发往的回复地址已过期（签发于 {issued}，有效期 {days} 天）。请回复本邮件（其回复地址是新的），"
+        "或回复最近发给您的通知。",
+        "The reply address the mail went to has expired (issued {issued}, valid {days} days). "
+        "Reply to this mail (its reply address is fresh) or to a recent notification.",
+    ),
     "impostor": (
         "发件人显示名或其他发件地址冒用了工作人员地址，实际地址为 {sender}。",
         "The display name or another From mailbox names a staff address; the sender is {sender}.",
@@ -118,10 +131,12 @@ def authorize(
     policy: StaffAuthPolicy,
     *,
     intake_address: str,
-    secret: str,
+    secret: str | Sequence[str],
     case_prefix: str,
+    today: date | None = None,
 ) -> StaffAuth:
-    """May this mail, filed on `correlation.case`, run staff commands? See the module doc."""
+    """May this mail, filed on `correlation.case`, run staff commands? See the module doc.
+    `today` (UTC; default now) dates the staff reply addresses."""
     member = staff_by_email(staff, mail.from_addr)
     senders = addresses(", ".join(mail.headers.get("from", []))) or [mail.from_addr]
     if member is None:
@@ -135,9 +150,15 @@ def authorize(
         return _verdict("several_senders", member)
     if is_auto_generated(mail.headers):
         return _verdict("auto_generated", member)
-    if correlation.method == "token" and correlation.staff_id == member.id:
+    own = _own_token(mail, correlation.case.number, member.id, intake_address, secret)
+    today = today or datetime.now(UTC).date()
+    if own is not None and _fresh(own, policy.token_days, today):
         return _verdict("ok_token", member)
-    refused = _token_refusal(mail, correlation, member, intake_address, secret)
+    refused = (
+        _expired(own, member, policy.token_days)
+        if own is not None
+        else _token_refusal(mail, correlation, member, intake_address, secret)
+    )
     if _to_intake(mail, intake_address) and correlation.case.number in case_tags(
         mail.subject, case_prefix
     ):
@@ -147,6 +168,27 @@ def authorize(
     else:
         detail = "not sent to the intake address with this case's tag"
     return refused or _verdict("no_token", member, detail=detail)
+
+
+def _own_token(
+    mail: ParsedMail, case_number: str, staff_id: str, intake: str, secret: str | Sequence[str]
+) -> ReplyToken | None:
+    """The verified token of this staff member for this case among the mail's recipients."""
+    for address in [*mail.to, *mail.cc][:_MAX_RECIPIENTS]:
+        token = read_reply_address(address, intake, secret)
+        if token is not None and token.case_number == case_number and token.staff_id == staff_id:
+            return token
+    return None
+
+
+def _fresh(token: ReplyToken, days: int, today: date) -> bool:
+    """Issued within `days` (a token of the old form, with no issue day, never is)."""
+    return token.issued is not None and (today - token.issued).days <= days
+
+
+def _expired(token: ReplyToken, member: StaffMember, days: int) -> StaffAuth:
+    issued = token.issued.isoformat() if token.issued else "?"
+    return _verdict("expired_token", member, issued=issued, days=str(days))
 
 
 def _staff_named(staff: list[StaffMember], from_values: Iterable[str]) -> bool:
@@ -162,12 +204,16 @@ def is_auto_generated(headers: dict[str, list[str]]) -> bool:
 
 
 def _token_refusal(
-    mail: ParsedMail, correlation: Correlation, member: StaffMember, intake: str, secret: str
+    mail: ParsedMail,
+    correlation: Correlation,
+    member: StaffMember,
+    intake: str,
+    secret: str | Sequence[str],
 ) -> StaffAuth | None:
     """The most specific reason the tokens in the mail do not authorise `member`, if any."""
     intake_local, _, intake_domain = intake.lower().partition("@")
     bad = None
-    for address in [*mail.to, *mail.cc]:
+    for address in [*mail.to, *mail.cc][:_MAX_RECIPIENTS]:
         token = read_reply_address(address, intake, secret)
         local, _, domain = address.lower().partition("@")
         if token is None:
@@ -194,31 +240,43 @@ def _to_intake(mail: ParsedMail, intake: str) -> bool:
     return False
 
 
-def trusted_servers(policy: StaffAuthPolicy, intake: str) -> set[str]:
-    if policy.trusted_authserv_ids:
-        return {s.lower() for s in policy.trusted_authserv_ids}
-    domain = intake.lower().partition("@")[2]
-    return {domain, f"mx.{domain}"}
+def trusted_servers(policy: StaffAuthPolicy) -> set[str]:
+    """The authserv-ids the operator named: only our own receiving servers (RFC 8601 s5).
+    None named: no Authentication-Results header is trusted at all, since anyone can write one
+    and the intake domain is no proof that our server wrote it."""
+    return {s.strip().lower() for s in policy.trusted_authserv_ids if s.strip()}
 
 
 def domain_verified(mail: ParsedMail, policy: StaffAuthPolicy, intake: str) -> tuple[bool, str]:
-    """Whether a trusted Authentication-Results header vouches for the From domain, and why."""
+    """Whether a trusted Authentication-Results header vouches for the From domain, and why.
+
+    Every header is read (a later hop may add its own above ours), and only those whose
+    authserv-id the operator named count, each id's topmost one alone: a sender's own copy sits
+    below it (RFC 8601 s5). The receiving MTA must also remove incoming headers bearing that id
+    (README: "Authentication-Results"), for mail on which it adds none."""
     if not policy.allow_authenticated_domain:
         return False, "verification by domain is switched off"
-    top = mail.headers.get("authentication-results", [])[: policy.trusted_header_count]
-    trusted = trusted_servers(policy, intake)
+    trusted = trusted_servers(policy)
+    if not trusted:
+        return False, "no trusted authserv-id is configured ([staff_auth] trusted_authserv_ids)"
+    headers = mail.headers.get("authentication-results", [])
+    if policy.trusted_header_count:
+        headers = headers[: policy.trusted_header_count]
     from_domain = mail.from_addr.lower().rpartition("@")[2]
-    seen = []
-    for value in top:
-        server, results = parse_authentication_results(value)
+    seen, counted = [], set()
+    for value in headers[:_MAX_AR_HEADERS]:
+        server, results = parse_authentication_results(value[:_MAX_AR_CHARS])
         if server not in trusted:
             seen.append(f"untrusted server {server or '?'}")
             continue
+        if server in counted:  # below our own: written before our server saw the mail
+            continue
+        counted.add(server)
         for result in results:
             if result.method in policy.methods and _aligned_pass(result, from_domain):
                 return True, f"{result.method}=pass by {server}"
         seen.append(f"no aligned pass from {server}")
-    return False, "; ".join(seen) or "no Authentication-Results header"
+    return False, "; ".join(seen[:5]) or "no Authentication-Results header"
 
 
 def _aligned_pass(result: AuthResult, from_domain: str) -> bool:

@@ -103,10 +103,13 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(State.RESOLVED, State.ACCEPTED, Trigger.REOPEN, _STAFF),
     Transition(State.CLOSED, State.ACCEPTED, Trigger.REOPEN, _STAFF),
     Transition(State.NOT_ACCEPTED, State.ACCEPTED, Trigger.REOPEN, _STAFF),
+    # A withdrawal may have been forged, or the complainant changed their mind by phone: staff
+    # can take the case up again (issue 11).
+    Transition(State.WITHDRAWN, State.ACCEPTED, Trigger.REOPEN, _STAFF),
 )
 
-# No trigger leaves these without a staff reopen (withdrawn: not even that), except a timely
-# review request on a case closed from `resolved`.
+# No trigger leaves these without a staff reopen, except a timely review request on a case
+# closed from `resolved`.
 TERMINAL_STATES = frozenset({State.NOT_ACCEPTED, State.CLOSED, State.WITHDRAWN})
 _RESULT_SENT = frozenset(
     {State.RESOLVED, State.REVIEW_REQUESTED, State.UNDER_REVIEW, State.REVIEW_RESOLVED}
@@ -156,8 +159,9 @@ REFUSAL_MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "already": ("案件已经是「{state}」状态。", "The case is already in the state '{state}'."),
     "withdrawn": (
-        "投诉人已撤回投诉，案件不能再处理。",
-        "The complainant withdrew the complaint; the case cannot be worked any more.",
+        "投诉人已撤回投诉，案件不能再处理；如需继续处理，请先重开（#重开）。",
+        "The complainant withdrew the complaint; the case cannot be worked any more. Reopen it "
+        "first (#reopen).",
     ),
     "final_review": (
         "复查结论为最终结论，不能{trigger}。",

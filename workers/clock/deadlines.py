@@ -42,7 +42,11 @@ from workers.clock.workdays import WorkCalendar
 RUNNING = (DeadlineState.PENDING, DeadlineState.PAUSED)
 OPEN = (DeadlineState.PENDING, DeadlineState.PAUSED, DeadlineState.MISSED)
 # Mails to the complainant that are no answer from a person (the 24 h feedback is a person's).
-AUTOMATIC_KINDS = frozenset({"acknowledgement", "information_timeout", "case_closed"})
+# Mail that is no answer from a person: it meets no feedback deadline. A confirmation request
+# is answered to whoever wrote from the complainant's address (a forger cannot meet a deadline).
+AUTOMATIC_KINDS = frozenset(
+    {"acknowledgement", "information_timeout", "case_closed", "confirmation_request"}
+)
 RESULT_MAIL = "result"  # the template that tells the complainant the decision
 
 

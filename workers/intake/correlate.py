@@ -41,7 +41,7 @@ def _case_by_number(session: Session, number: str) -> Case | None:
 
 def by_token(session: Session, app: App, recipients: Iterable[str]) -> Correlation | None:
     for address in recipients:
-        token = read_reply_address(address, app.settings.intake_address, app.secret)
+        token = read_reply_address(address, app.settings.intake_address, app.verify_secrets)
         if token and (case := _case_by_number(session, token.case_number)):
             return Correlation(case, "token", token.staff_id)
     return None

@@ -83,9 +83,11 @@ def poller(
     """Fetch mail from the IMAP mailbox into the database and enqueue it."""
     import logging
 
+    from config.settings import require_secret_key
     from workers import hops
     from workers.intake.poller import Poller
 
+    require_secret_key(_app().settings)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app_ = _wired()
 

@@ -26,12 +26,14 @@ def scheduler(
     batch: Annotated[int, typer.Option(min=1, help="Deadlines enqueued per tick at most.")] = 1000,
 ) -> None:
     """Find due deadlines every minute and enqueue reminders, escalations and auto-closes."""
+    from config.settings import require_secret_key
     from workers import wiring
     from workers.app import installed_or_from_environment
     from workers.clock.scheduler import Scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     app = installed_or_from_environment()
+    require_secret_key(app.settings)  # its reminders carry signed staff reply addresses
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     worker = _in_process_worker(wiring.start(app))
     sched = Scheduler(app, interval=interval, batch=batch)
     try:

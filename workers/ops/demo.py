@@ -3,6 +3,7 @@ files as the inbox and a folder as the outbox, so a newcomer sees it work with n
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -20,6 +21,8 @@ def demo_settings(out: Path) -> Settings:
         broker_url="stub",
         attachments_dir=out / "attachments",
         outbox_dir=out / "outbox",
+        # A key of its own each run: the demo never signs with a published one.
+        secret_key=secrets.token_urlsafe(48),
     )
 
 

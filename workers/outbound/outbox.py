@@ -21,6 +21,7 @@ from models.types import utcnow
 from workers.app import App
 from workers.mail.casenumbers import tagged_subject
 from workers.mail.compose import OutgoingMail, checked_address, compose, new_message_id
+from workers.mail.subject_guard import defang
 from workers.mail.tokens import reply_address
 from workers.outbound.render import TRADITIONAL_CHINESE, render_reply, template_language
 
@@ -125,9 +126,11 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
     traditional = (
         req.role == "complainant" and case.language in TRADITIONAL_CHINESE and language == "zh-CN"
     )
-    rendered = render_reply(
-        req.kind, language, {**req.context, "case": case_context(case)}, traditional
-    )
+    context = {**req.context, "case": case_context(case)}
+    # The complainant's address is whatever a sender wrote in From: their subject lines never
+    # repeat the sender's links and numbers. Staff read the subject as written (or redacted).
+    safe_subject = subject_context(context) if req.role == "complainant" else None
+    rendered = render_reply(req.kind, language, context, traditional, safe_subject)
     subject = tagged_subject(case.number, rendered.subject, app.policy.case_number_prefix)
     message_id = new_message_id(app.settings.intake_address.partition("@")[2])
     raw = compose(
@@ -215,6 +218,22 @@ def lock_sender_budget(session: Session, to_addr: str) -> None:
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOCK_SENDER, {"to": to_addr})
+
+
+# Context values that carry a sender's words into subject templates.
+_SENDER_WORDS = ("original_subject", "case_subject")
+
+
+def subject_context(context: dict[str, Any]) -> dict[str, Any]:
+    """The context the subject lines of complainant mail render from: the sender's subject with
+    its links, addresses and phone-like numbers replaced by "…" (workers.mail.subject_guard),
+    so that the desk never relays them, from its official address, to whoever a forged From
+    names."""
+    safe: dict[str, Any] = {key: defang(context[key]) for key in _SENDER_WORDS if key in context}
+    case = context.get("case")
+    if isinstance(case, dict):
+        safe["case"] = {**case, "subject": defang(case.get("subject"))}
+    return {**context, **safe}
 
 
 def case_context(case: Case) -> dict[str, Any]:

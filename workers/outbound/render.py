@@ -87,12 +87,17 @@ TRADITIONAL_CHINESE = ("zh-TW", "zh-HK", "zh-MO", "zh-Hant")
 
 
 def render_reply(
-    kind: str, language: str, context: dict[str, Any], traditional: bool = False
+    kind: str,
+    language: str,
+    context: dict[str, Any],
+    traditional: bool = False,
+    subject_context: dict[str, Any] | None = None,
 ) -> RenderedReply:
     """`traditional`: the zh-CN templates for a reader of traditional characters (OpenCC
-    s2tw), the same as converting the rendered reply."""
+    s2tw), the same as converting the rendered reply. `subject_context`: the context of the
+    subject line, when it differs (workers.outbound.outbox defangs the sender's words there)."""
     env = traditional_template_env() if traditional else template_env()
-    subject = env.get_template(f"{language}/{kind}.subject.j2").render(context)
+    subject = env.get_template(f"{language}/{kind}.subject.j2").render(subject_context or context)
     return RenderedReply(
         subject=" ".join(subject.split()),
         text=env.get_template(f"{language}/{kind}.txt.j2").render(context),

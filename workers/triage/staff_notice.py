@@ -12,13 +12,15 @@ confidentiality). Each mail is keyed per (case, kind, staff member): a rerun nev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
 from sqlmodel import Session, col
 
 from config.policy_staff import StaffMember, members_of
 from models import Attachment, Case, Event, Message, OutboundEmail
+from models.types import utcnow
 from workers.app import App
 from workers.casework.command_parse import help_text, vocabulary_of
 from workers.mail.redact import StaffView, staff_view
@@ -208,34 +210,125 @@ def queue_owner_notifications(
     return rows
 
 
+_NOTICE, _DIGEST = "leadership_notice", "leadership_digest"
+MAX_DIGEST_CASES = 50  # cases a digest lists
+# Leadership mail to one member since a moment: all of it, and the digests.
+_LEADERSHIP_SINCE = select(
+    func.count(), func.count().filter(col(OutboundEmail.kind) == _DIGEST)
+).where(
+    col(OutboundEmail.to_addr) == bindparam("to"),
+    col(OutboundEmail.kind).in_([_NOTICE, _DIGEST]),
+    col(OutboundEmail.created_at) >= bindparam("since"),
+)
+
+
+def leadership_pace(sent: int, digests: int, limit: int) -> str:
+    """notice (under the member's hourly rate), digest (over it, and no digest this hour
+    yet) or hold (a digest went out this hour: the case waits in the list)."""
+    if sent < limit:
+        return "notice"
+    return "hold" if digests else "digest"
+
+
 def queue_leadership_notice(
     session: Session, app: App, case: Case, reasons: list[str]
 ) -> list[OutboundEmail]:
-    """`leadership_notice` (why: major) to every member of the leadership group, once a case."""
+    """`leadership_notice` (why: major) to every member of the leadership group, once a case.
+
+    A flood of "major" complaints (forged or not) must not page leadership once each: past
+    `[limits] max_leadership_notices_per_hour` to a member, one `leadership_digest` an hour
+    lists the major cases of the past hour instead, and later ones are held (an event)."""
     language, rows = staff_language(app), []
     leaders = members_of(app.policy.staff, app.policy.routing.leadership_group)
     owner = member_name(app, case.assignee) or group_name(app, case.assigned_group) or "—"
+    since = utcnow() - timedelta(hours=1)
     for member in leaders:
-        # Leadership is a group outside intake: it reads the subject as the policy allows.
-        context = {
-            "staff_name": member.name,
-            "why": "major",
-            "detail": "; ".join(reasons),
-            "case_subject": staff_view(app, case, member, language)(case.subject),
-            "severity_label": severity_label(case.severity, language),
-            "received_text": app.calendar.format_datetime(case.received_at, language),
-            "status_label": stage_label(app, case, language),
-            "owner_text": owner,
-            "organisation": organisation(app, language),
-        }
-        row = queue_reply(
-            session,
-            app,
-            case,
-            staff_request(
-                "leadership_notice", f"leadership:major:{member.id}", member, language, context
-            ),
+        existing = _leadership_mail_of(session, case, member)
+        if existing is not None:  # a rerun of this stage
+            rows.append(existing)
+            continue
+        sent, digests = session.execute(
+            _LEADERSHIP_SINCE, {"to": member.email.lower(), "since": since}
+        ).one()
+        pace = leadership_pace(
+            int(sent), int(digests), app.policy.limits.max_leadership_notices_per_hour
         )
+        view = staff_view(app, case, member, language)
+        if pace == "hold":
+            session.add(
+                Event(
+                    case_id=case.id,
+                    kind="leadership_notice_held",
+                    detail={"to": member.id, "reason": "leadership digest sent this hour"},
+                )
+            )
+            continue
+        if pace == "digest":
+            request = staff_request(
+                _DIGEST,
+                f"leadership:digest:{member.id}",
+                member,
+                language,
+                _digest_context(session, app, member, language, since),
+            )
+        else:
+            # Leadership is a group outside intake: it reads the subject as the policy allows.
+            context = {
+                "staff_name": member.name,
+                "why": "major",
+                "detail": "; ".join(reasons),
+                "case_subject": view(case.subject),
+                "severity_label": severity_label(case.severity, language),
+                "received_text": app.calendar.format_datetime(case.received_at, language),
+                "status_label": stage_label(app, case, language),
+                "owner_text": owner,
+                "organisation": organisation(app, language),
+            }
+            request = staff_request(
+                _NOTICE, f"leadership:major:{member.id}", member, language, context
+            )
+        row = queue_reply(session, app, case, request)
         if row is not None:
             rows.append(row)
     return rows
+
+
+def _leadership_mail_of(session: Session, case: Case, member: StaffMember) -> OutboundEmail | None:
+    return session.execute(
+        select(OutboundEmail)
+        .where(
+            col(OutboundEmail.case_id) == case.id,
+            col(OutboundEmail.to_addr) == member.email.lower(),
+            col(OutboundEmail.kind).in_([_NOTICE, _DIGEST]),
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _digest_context(
+    session: Session, app: App, member: StaffMember, language: str, since: datetime
+) -> dict[str, Any]:
+    """The major cases received since `since`, newest first, as this member may read them."""
+    majors = list(
+        session.execute(
+            select(Case)
+            .where(col(Case.severity) == "major", col(Case.received_at) >= since)
+            .order_by(col(Case.received_at).desc())
+            .limit(MAX_DIGEST_CASES + 1)
+        ).scalars()
+    )
+    cases = [
+        {
+            "number": c.number,
+            "subject": staff_view(app, c, member, language)(c.subject),
+            "received_text": app.calendar.format_datetime(c.received_at, language),
+        }
+        for c in majors[:MAX_DIGEST_CASES]
+    ]
+    return {
+        "staff_name": member.name,
+        "limit": app.policy.limits.max_leadership_notices_per_hour,
+        "cases": cases,
+        "more": len(majors) > MAX_DIGEST_CASES,
+        "organisation": organisation(app, language),
+    }
