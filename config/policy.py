@@ -16,6 +16,13 @@ from config.policy_calendar import CalendarPolicy, SlaPolicy
 from config.policy_classify import Category, ClassifierPolicy, RoutingPolicy, SeverityPolicy
 from config.policy_staff import Group, StaffMember
 
+# Characters of a mail's text that the text heuristics read (classification and the reading of
+# a complainant's reply): the first 20,000 (about 60 KB of Chinese in UTF-8, five times the
+# longest labelled complaint). The rest is kept, stored and shown to staff; it only never
+# decides anything. A code constant, like the thresholds in workers.triage.classify: every
+# heuristic is linear and this bound makes one mail's cost a constant.
+TEXT_READ_CHARS = 20_000
+
 
 class Limits(BaseModel):
     # Automatic mails to one address per rolling hour: two auto-responders cannot loop.
