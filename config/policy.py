@@ -35,6 +35,9 @@ class Limits(BaseModel):
     # Attachments filed per mail; the rest stay in the raw mail. Real evidence is a few dozen
     # files; 10,000 one-line parts took 30 s to write one by one (and are a way to fill a disk).
     max_attachments: int = 500
+    # Bytes the compressed attachments of one mail may inflate to, all parts together, while we
+    # look for bombs (workers.mail.attachment_check); parts past it are flagged uninspected.
+    max_inflate_bytes_per_mail: int = 100 * 1024 * 1024
 
 
 class Policy(BaseModel):
