@@ -38,6 +38,10 @@ class Limits(BaseModel):
     # Bytes the compressed attachments of one mail may inflate to, all parts together, while we
     # look for bombs (workers.mail.attachment_check); parts past it are flagged uninspected.
     max_inflate_bytes_per_mail: int = 100 * 1024 * 1024
+    # Times the sweeper enqueues one unfinished row again (waiting twice as long each time,
+    # from the sweep grace) before it gives up: the mail is quarantined, the reply marked
+    # failed, the case left unrouted with a routing_given_up event. 10 at 60 s: ~17 hours.
+    max_sweeps: int = 10
 
 
 class Policy(BaseModel):
