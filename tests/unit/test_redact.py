@@ -212,6 +212,8 @@ MISSED: list[tuple[str, str, str]] = [
         f"请尽快处理。\n此致\n敬礼！\n{LABEL}\n2026年3月12日",
     ),
     ("谢谢！陈晓东", "", f"谢谢！{LABEL}"),
+    ("謝謝！陳曉東", "", f"謝謝！{LABEL}"),
+    ("我是欧阳娜娜", "", f"我是{LABEL}"),
     (
         "我是王建国，家住建国路。王建国的电话打不通",
         "",
@@ -269,6 +271,7 @@ def test_what_redaction_missed(text: str, name: str, seen: str) -> None:
         "案件 TS-2026-000123 由吴律师承办，工号 10086",
         "型号 A1234567 的电视，编号 B12345678",
         "我是一名老用户，谢谢您的帮助，感谢商家",
+        "谢谢王经理，谢谢马上处理，感谢周末加班的师傅",
         "I am writing to complain. Thanks, The Support Team",
     ],
 )

@@ -93,8 +93,9 @@ _MIN_LOCAL_PART = 5  # shorter local parts ("li", "info") are words too often to
 _MIN_NAME_PIECE = 3  # "Jianguo", "Wang" alone in a signature; not "Li", "Mr"
 
 WITHHELD_ZH, WITHHELD_EN = "[已隐去]", "[withheld]"
-# Longer than any one address or number we redact: see StaffView.excerpt.
-_EXCERPT_MARGIN = 200
+# As long as any one address or number we redact (an address has at most 64 + 1 + 255
+# characters, RFC 5321 s4.5.3.1): see StaffView.excerpt.
+_EXCERPT_MARGIN = 320
 
 
 def withheld_mark(language: str) -> str:
@@ -117,8 +118,9 @@ def redact(text: str, *, name: str, email: str, label: str, withheld: str) -> st
     spans: list[tuple[int, int, str]] = []
     if own is not None:
         spans += [(m.start(), m.end(), label) for m in own.finditer(folded) if m.end() > m.start()]
-    spans += [(m.start(), m.end(), withheld) for m in _CONTACTS.finditer(folded)]
-    spans += [(start, end, withheld) for start, end in phone_spans(folded)]
+    contacts = [(m.start(), m.end()) for m in _CONTACTS.finditer(folded)]
+    spans += [(start, end, withheld) for start, end in contacts]
+    spans += [(start, end, withheld) for start, end in phone_spans(folded, contacts)]
     spans += [(*_id_span(m), withheld) for m in _QQ_WECHAT.finditer(folded)]
     spans += [(m.start(), m.end(), withheld) for m in _HK_ID_BARE.finditer(folded) if _hkid(m)]
     # Overlapping matches are hidden as one; it is the complainant (the pseudonym) when any of

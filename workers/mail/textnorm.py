@@ -33,6 +33,11 @@ def _converter() -> opencc.OpenCC:
     return opencc_converter("t2s")
 
 
+def segmenter() -> jieba.Tokenizer:
+    """jieba's tokenizer, its dictionary loaded once per process."""
+    return _segmenter()
+
+
 @lru_cache(maxsize=1)
 def _segmenter() -> jieba.Tokenizer:
     # jieba logs its dictionary loading on every process start; we want it quiet.
