@@ -16,6 +16,13 @@ from config.policy_calendar import CalendarPolicy, SlaPolicy
 from config.policy_classify import Category, ClassifierPolicy, RoutingPolicy, SeverityPolicy
 from config.policy_staff import Group, StaffMember
 
+# Characters of a mail's text that the text heuristics read (classification and the reading of
+# a complainant's reply): the first 20,000 (about 60 KB of Chinese in UTF-8, five times the
+# longest labelled complaint). The rest is kept, stored and shown to staff; it only never
+# decides anything. A code constant, like the thresholds in workers.triage.classify: every
+# heuristic is linear and this bound makes one mail's cost a constant.
+TEXT_READ_CHARS = 20_000
+
 
 class Limits(BaseModel):
     # Automatic mails to one address per rolling hour: two auto-responders cannot loop.
@@ -35,6 +42,13 @@ class Limits(BaseModel):
     max_acknowledgements_per_hour: int = Field(300, ge=0)
     # Leadership notices per member per rolling hour; beyond it one digest an hour.
     max_leadership_notices_per_hour: int = Field(5, ge=0)
+    # Bytes the compressed attachments of one mail may inflate to, all parts together, while we
+    # look for bombs (workers.mail.attachment_check); parts past it are flagged uninspected.
+    max_inflate_bytes_per_mail: int = 100 * 1024 * 1024
+    # Times the sweeper enqueues one unfinished row again (waiting twice as long each time,
+    # from the sweep grace) before it gives up: the mail is quarantined, the reply marked
+    # failed, the case left unrouted with a routing_given_up event. 10 at 60 s: ~17 hours.
+    max_sweeps: int = 10
 
 
 class Policy(BaseModel):

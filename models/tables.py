@@ -55,6 +55,8 @@ class RawMessage(SQLModel, table=True):
     disposition: str = Field(default=Disposition.PENDING, max_length=16)
     reason: str | None = Field(default=None, sa_column=Column(Text))
     attempts: int = 0
+    # Times the sweeper enqueued it again (workers/sweeper.py): it backs off, and gives up.
+    sweeps: int = 0
     enqueued_at: datetime | None = _opt_ts()
     processed_at: datetime | None = _opt_ts()
     case_id: int | None = Field(default=None, foreign_key="case.id", index=True)
@@ -106,6 +108,9 @@ class Case(SQLModel, table=True):
     # The first reply of any kind to the complainant after receipt (the 24 h feedback).
     first_response_at: datetime | None = _opt_ts()
     satisfaction: int | None = None  # 1-5 from the call-back or the complainant's reply
+    # Times the sweeper sent it to classification again, never routed, and the last time.
+    sweeps: int = 0
+    swept_at: datetime | None = _opt_ts()
 
 
 class Message(SQLModel, table=True):
@@ -174,6 +179,7 @@ class OutboundEmail(SQLModel, table=True):
     # queued -> sent | failed
     status: str = Field(default=OutboxStatus.QUEUED, max_length=16)
     attempts: int = 0
+    sweeps: int = 0  # times the sweeper enqueued it again
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     created_at: datetime = _ts(index=True)
     enqueued_at: datetime | None = _opt_ts()

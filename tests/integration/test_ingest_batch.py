@@ -18,6 +18,7 @@ from config.settings import Settings
 from models.db import get_engine
 from tests.faults import with_faults
 from tests.integration.conftest import query
+from tests.slow_mail import with_delay, with_time_limit
 from tests.unit.test_hostile_mail import simple_mail, store
 from workers import wiring
 from workers.app import App
@@ -147,3 +148,44 @@ def test_one_message_id_on_two_mails_of_a_batch_gives_two_cases_and_says_so(pg_a
         (ids[0], [ids[1]]),
         (ids[1], [ids[0]]),
     ]
+
+
+SLOW = "CDTEST-SLOW-batch"
+
+
+def test_a_mail_past_its_time_budget_is_quarantined_and_its_batch_commits(
+    pg_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 item 13: one slow mail in a PostgreSQL batch (one transaction) is interrupted
+    at its own budget, rolled back alone and quarantined; its neighbours commit; it is not
+    tried again in the batch's second pass nor sent on alone."""
+    monkeypatch.setattr(ingest, "parse_mail", with_delay(ingest.parse_mail, SLOW, 5.0))
+    ids = [store(pg_app, complaint(i, SLOW if i == 2 else "")) for i in range(1, 5)]
+    stage = IngestBatch(pg_app)
+    stage.item_seconds = 0.5
+
+    outcomes, one_by_one = together(stage, ids)
+
+    assert [o.disposition for o in outcomes] == ["case"] * 3
+    assert one_by_one == []
+    assert [email for _, email in cases(pg_app)] == [f"user{i}@qq.com" for i in (1, 3, 4)]
+    rows = query(pg_app.db_url, "SELECT id, status, reason FROM raw_message ORDER BY id")
+    assert [status for _, status, _ in rows] == [
+        "processed",
+        "quarantined",
+        "processed",
+        "processed",
+    ]
+    assert "time budget" in rows[1][2]
+
+
+def test_the_message_time_limit_on_one_mail_of_a_batch_fails_that_mail_alone(
+    pg_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest, "parse_mail", with_time_limit(ingest.parse_mail, SLOW))
+    ids = [store(pg_app, complaint(i, SLOW if i == 2 else "")) for i in range(1, 5)]
+
+    outcomes, one_by_one = together(IngestBatch(pg_app), ids)
+
+    assert [o.disposition for o in outcomes] == ["case"] * 3
+    assert one_by_one == [ids[1]]

@@ -199,3 +199,81 @@ def test_escalations_and_the_one_month_notice_hide_the_complainant_from_leadersh
     assert "张三" not in read(told["qian@example.org"])
     # zhao leads intake as well: intake answers the complainant and sees who they are.
     assert f"「{SUBJECT}」" in read(told["zhao@example.org"])
+
+
+# Issue 11 item 15: what redaction missed. (text, the complainant's From name, what staff read)
+W = WITHHELD_ZH
+MISSED: list[tuple[str, str, str]] = [
+    # A signature or self-introduction names them although From has no display name.
+    ("宽带断网三天。\n此致 王建国", "", f"宽带断网三天。\n此致 {LABEL}"),
+    (
+        "请尽快处理。\n此致\n敬礼！\n王建国\n2026年3月12日",
+        "",
+        f"请尽快处理。\n此致\n敬礼！\n{LABEL}\n2026年3月12日",
+    ),
+    ("谢谢！陈晓东", "", f"谢谢！{LABEL}"),
+    ("謝謝！陳曉東", "", f"謝謝！{LABEL}"),
+    ("我是欧阳娜娜", "", f"我是{LABEL}"),
+    (
+        "我是王建国，家住建国路。王建国的电话打不通",
+        "",
+        f"我是{LABEL}，家住建国路。{LABEL}的电话打不通",
+    ),
+    ("本人李明投诉快递丢件", "", f"本人{LABEL}投诉快递丢件"),
+    ("投诉人：王建国", "", f"投诉人：{LABEL}"),
+    ("Parcel lost.\nRegards,\nJohn Smith", "", f"Parcel lost.\nRegards,\n{LABEL}"),
+    ("My name is Li Na and my parcel is lost.", "", f"My name is {LABEL} and my parcel is lost."),
+    # A name in pinyin: from the login, also reversed.
+    ("Wang Jianguo here", "", f"{LABEL} here"),
+    ("Jianguo Wang, Beijing", "", f"{LABEL}, Beijing"),
+    ("wang.jianguo", "", LABEL),
+    # Identity card numbers with hyphens or spaces, and the 15-digit form.
+    ("身份证 110105-19491231-002X", "", f"身份证 {W}"),
+    ("身份证 110105 1949 1231 002X", "", f"身份证 {W}"),
+    ("老身份证 110105491231002", "", f"老身份证 {W}"),
+    # Phones written with dots; Taiwan and Hong Kong mobiles and landlines.
+    ("电话138.1234.5678", "", f"电话{W}"),
+    ("手機 0912-345-678", "", f"手機 {W}"),
+    ("手機0912345678", "", f"手機{W}"),
+    ("+886 912 345 678", "", W),
+    ("電話 (02)2345-6789", "", f"電話 {W}"),
+    ("香港手提 9123 4567", "", f"香港手提 {W}"),
+    ("+852 9123 4567", "", W),
+    ("聯絡電話：91234567", "", f"聯絡電話：{W}"),
+    # Taiwan and Hong Kong identity cards.
+    ("身分證字號 A123456789", "", f"身分證字號 {W}"),
+    ("身份證 A123456(3)", "", f"身份證 {W}"),
+    ("身份證 A1234563", "", f"身份證 {W}"),
+    # QQ and WeChat ids: only the id goes.
+    ("QQ: 12345678", "", f"QQ: {W}"),
+    ("qq号 987654321", "", f"qq号 {W}"),
+    ("微信号：wxid_ab12cd34", "", f"微信号：{W}"),
+    ("WeChat: zs_beijing", "", f"WeChat: {W}"),
+    ("加我vx abc12345", "", f"加我vx {W}"),
+    # Two numbers in a row both go.
+    ("138.1234.5678 139.8765.4321", "", f"{W} {W}"),
+]
+
+
+@pytest.mark.parametrize(("text", "name", "seen"), MISSED)
+def test_what_redaction_missed(text: str, name: str, seen: str) -> None:
+    who = {"name": name, "email": "wangjianguo1990@163.com"}
+    assert masked(text, **who) == seen
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "订单号 202403151234567890，损失 5000 元，2024-03-15 10:30 下单",
+        "订单 91234567 与 56781234，快递单号 773012345678901",
+        "退款 1,280.50 元，2026.03.12 和 2026/03/12 下单，共 3 件",
+        "客服热线 400-820-8820，95588，0800-123-456 免付费",
+        "案件 TS-2026-000123 由吴律师承办，工号 10086",
+        "型号 A1234567 的电视，编号 B12345678",
+        "我是一名老用户，谢谢您的帮助，感谢商家",
+        "谢谢王经理，谢谢马上处理，感谢周末加班的师傅",
+        "I am writing to complain. Thanks, The Support Team",
+    ],
+)
+def test_ordinary_complaint_text_is_not_over_redacted(text: str) -> None:
+    assert masked(text, name="", email="wangjianguo1990@163.com") == text

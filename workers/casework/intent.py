@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from enum import StrEnum
 
+from config.policy import TEXT_READ_CHARS
 from workers.mail.quoting import strip_quoted
 from workers.mail.textnorm import to_simplified
 
@@ -85,6 +87,11 @@ _CANCELLED_BEFORE = re.compile(
     r"(撤回|撤销|撤消|取消)(我的|本次|这次|该|此)?$|\bcancel\w* (my|the)\s*$"
 )
 _CLAUSE_END = re.compile(r"[。！？!?；;，,.\n]")
+# Characters before a cue that its negation is looked for in: the longest negation above ("no
+# need to" and three words, "thank you for your") is well under this. A fixed window keeps
+# every cue's check constant, however long the clause it stands in.
+_NEGATION_WINDOW = 80
+_WORD_PART = re.compile(r"^[a-z0-9']+")
 
 # Ratings, most specific first. The first line after any greeting must be the rating and at
 # most a few other characters once the polite fillers below are gone.
@@ -118,9 +125,11 @@ def complainant_intent(text: str, subject: str, *, answering_result: bool = Fals
 
     `answering_result`: the case's result was sent and the review window is open, so reasons
     against it ask for a review (see the module docstring).
+
+    Reads the first TEXT_READ_CHARS characters of the text and of the subject.
     """
-    new = _normalise(strip_quoted(text))
-    asked = "\n".join(part for part in (_own_subject(subject), new) if part)
+    new = _normalise(strip_quoted(text[:TEXT_READ_CHARS]))
+    asked = "\n".join(part for part in (_own_subject(subject[:TEXT_READ_CHARS]), new) if part)
     # A withdrawal outranks a review request, which outranks a rating.
     for kind, cues in _ASKS:
         evidence = _find_cue(asked, cues)
@@ -157,24 +166,35 @@ def _own_subject(subject: str) -> str:
 
 def _find_cue(text: str, cues: tuple[_Cue, ...]) -> str | None:
     """The first words in `text` that one of `cues` matches, unless negated."""
+    clause_ends = [m.end() for m in _CLAUSE_END.finditer(text)]  # once per text, not per cue
     found = [
         (match.start(), match.group())
         for cue in cues
         for match in cue.pattern.finditer(text)
-        if not (cue.negatable and _negated(text, match.start()))
+        if not (cue.negatable and _negated(text, match.start(), clause_ends))
     ]
     return min(found)[1] if found else None
 
 
-def _negated(text: str, start: int) -> bool:
-    clause_start = max((m.end() for m in _CLAUSE_END.finditer(text, 0, start)), default=0)
-    before = text[clause_start:start].rstrip()
+def _negated(text: str, start: int, clause_ends: list[int]) -> bool:
+    i = bisect_right(clause_ends, start) - 1
+    before = _tail(text, clause_ends[i] if i >= 0 else 0, start).rstrip()
     return bool(
         _NEGATION_ZH.search(before)
         or _NEGATION_EN.search(before)
         or _THANKS_BEFORE.search(before)
         or _CANCELLED_BEFORE.search(before)
     )
+
+
+def _tail(text: str, since: int, start: int) -> str:
+    """text[since:start], at most its last _NEGATION_WINDOW characters, never starting inside
+    a Latin word (the rest of "cannot" is not "not")."""
+    low = max(since, start - _NEGATION_WINDOW)
+    tail = text[low:start]
+    if low > since and _WORD_PART.match(text[low - 1]):
+        tail = _WORD_PART.sub("", tail)
+    return tail
 
 
 def _rating(text: str) -> Intent | None:
@@ -298,7 +318,9 @@ def _after_rating(text: str, rating: Intent) -> str:
 
 
 def _content(text: str) -> bool:
-    return any(not _NEGATED_BEFORE.search(text[: m.start()]) for m in _CONTENT.finditer(text))
+    return any(
+        not _NEGATED_BEFORE.search(_tail(text, 0, m.start())) for m in _CONTENT.finditer(text)
+    )
 
 
 def _substantive(text: str) -> bool:

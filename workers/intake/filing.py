@@ -12,7 +12,7 @@ from models import Attachment, Case, Event, Message, RawMessage
 from models.db import get_engine, insert_as_loaded
 from workers.app import App
 from workers.intake.attachments import store_attachment
-from workers.mail.attachment_check import flag_attachment
+from workers.mail.attachment_check import InflateBudget, flag_attachment
 from workers.mail.casenumbers import format_case_number
 from workers.mail.parse import ParsedMail
 
@@ -110,6 +110,7 @@ def file_message(
             )
         )
     assert msg.id is not None
+    budget = InflateBudget(app.policy.limits.max_inflate_bytes_per_mail)  # all parts share it
     for att in mail.attachments[:most]:
         digest = store_attachment(app.settings.attachments_dir, att.payload)
         session.add(
@@ -119,7 +120,7 @@ def file_message(
                 content_type=att.content_type[:255],
                 size=len(att.payload),
                 sha256=digest,
-                flagged=flag_attachment(att.filename, att.content_type, att.payload),
+                flagged=flag_attachment(att.filename, att.content_type, att.payload, budget),
             )
         )
     return msg

@@ -70,6 +70,14 @@ def record_failure(app: App, raw_id: int, error: BaseException) -> None:
             quarantine_row(session, raw, f"failed {raw.attempts} times; last error: {raw.reason}")
 
 
+def give_up_on_mail(app: App, raw_id: int, reason: str) -> None:
+    """Quarantine a mail still waiting, with `reason` (its attempts are left as counted)."""
+    with session_scope(app.db_url) as session:
+        raw = session.get(RawMessage, raw_id, with_for_update=True)
+        if raw is not None and raw.status == RawStatus.RECEIVED:
+            quarantine_row(session, raw, reason)
+
+
 def record_bounce(
     session: Session, mail: ParsedMail, raw: RawMessage, verdict: ScreenVerdict
 ) -> int | None:
@@ -336,6 +344,12 @@ class IngestBatch(BatchStage[IngestOutcome]):
 
     def set_aside(self, item_id: int, error: BaseException) -> None:
         record_failure(self.app, item_id, error)
+
+    def give_up(self, item_id: int, reason: str) -> bool:
+        """A mail that ran past its time budget is quarantined with the reason, never tried
+        again on its own: it would only run out of time again (an operator may replay it)."""
+        give_up_on_mail(self.app, item_id, f"ingest {reason}")
+        return True
 
     def next_hop(self, results: list[IngestOutcome]) -> None:
         pass_on(results)

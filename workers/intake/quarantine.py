@@ -22,6 +22,7 @@ def release_row(session: Session, raw: RawMessage, note: str, actor: str = "oper
     raw.status = RawStatus.RECEIVED
     raw.disposition = Disposition.PENDING
     raw.attempts = 0
+    raw.sweeps = 0
     raw.enqueued_at = utcnow()
     session.add(raw)
     session.add(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from bisect import bisect_right
 from functools import lru_cache
 from typing import Literal
 
@@ -30,6 +31,11 @@ def opencc_converter(config: str) -> opencc.OpenCC:
 
 def _converter() -> opencc.OpenCC:
     return opencc_converter("t2s")
+
+
+def segmenter() -> jieba.Tokenizer:
+    """jieba's tokenizer, its dictionary loaded once per process."""
+    return _segmenter()
 
 
 @lru_cache(maxsize=1)
@@ -144,23 +150,37 @@ def _word_ends(text: str) -> frozenset[int]:
 # jieba cuts the text into runs of these characters (jieba.re_han_default) and segments each
 # run on its own, so the word boundaries inside a run depend on that run alone.
 _RUN = jieba.re_han_default
-_RUN_CHAR = re.compile(_RUN.pattern[1:-2], _RUN.flags)  # "([...]+)" → "[...]"
 
 
 _run_bounds = lru_cache(maxsize=4096)(_word_ends)  # runs recur across complaints
 
 
+@lru_cache(maxsize=16)
+def _runs(normalised: str) -> tuple[list[int], list[int]]:
+    """(starts, ends) of jieba's runs in the text, in order: one pass per text, which every
+    keyword hit of one classification then finds its run in by bisection."""
+    spans = [m.span() for m in _RUN.finditer(normalised)]
+    return [s for s, _ in spans], [e for _, e in spans]
+
+
+@lru_cache(maxsize=4096)
+def _bounds_of_run(normalised: str, left: int, right: int) -> frozenset[int]:
+    # Keyed by the text (its hash is computed once) and the run's place: a hit costs no
+    # copy of its run, and each run is segmented once however many hits it holds.
+    return frozenset({left, *(left + i for i in _run_bounds(normalised[left:right]))})
+
+
 def word_bounds_near(normalised: str, start: int, end: int) -> frozenset[int]:
     """word_bounds(normalised), right for offsets start..end: only the run holding them is
-    segmented. Segmenting a whole complaint cost 2–4 ms for every text with a keyword hit."""
+    segmented, once per text. Segmenting a whole complaint cost 2–4 ms for every text with a
+    keyword hit, and walking to the run's edges for every hit made a long run quadratic."""
     if start >= end or not _RUN.fullmatch(normalised, start, end):
         return word_bounds(normalised)
-    left, right = start, end
-    while left > 0 and _RUN_CHAR.match(normalised, left - 1):
-        left -= 1
-    while right < len(normalised) and _RUN_CHAR.match(normalised, right):
-        right += 1
-    return frozenset({left, *(left + i for i in _run_bounds(normalised[left:right]))})
+    starts, ends = _runs(normalised)
+    i = bisect_right(starts, start) - 1
+    if i < 0 or ends[i] < end:  # cannot happen: a stretch of run characters lies in one run
+        return word_bounds(normalised)
+    return _bounds_of_run(normalised, starts[i], ends[i])
 
 
 def tokens(text: str) -> list[str]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from config.policy import Policy
+from config.policy import TEXT_READ_CHARS, Policy
 from config.policy_classify import (
     FALLBACK_CATEGORY,
     SEVERITIES,
@@ -188,7 +188,14 @@ _CURRENCIES = {
     "dollars": "USD", "hk$": "HKD", "hkd": "HKD", "港元": "HKD", "港币": "HKD",
 }  # fmt: skip
 _CUR = "|".join(re.escape(c) for c in sorted(_CURRENCIES, key=len, reverse=True))
-_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|[零一二两三四五六七八九十百千万亿几数上]+"
+# Each number starts where its run of digits or numerals starts (the lookbehinds): a start
+# inside the run would only find a shorter copy of the run's own match, and trying every one
+# made a long run of digits quadratic.
+_CN_NUMERAL = "零一二两三四五六七八九十百千万亿几数上"
+_NUM = (
+    r"(?<!\d)(?<!\d,)(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+    rf"|(?<![{_CN_NUMERAL}])[{_CN_NUMERAL}]+"
+)
 _AMOUNT = re.compile(
     rf"(?:(?P<pre>{_CUR})\s*(?P<n1>{_NUM})\s*(?P<m1>万|千|k|w)?(?![a-z])"
     rf"|(?P<n2>{_NUM})\s*(?P<m2>万|千|k|w)?多?\s*(?P<post>{_CUR})(?![a-z]))"
@@ -358,6 +365,9 @@ def _usable(model: CategoryModel | SeverityModel, policy: Policy) -> bool:
 
 
 def classify(text: str, policy: Policy, model: CategoryModel | None = None) -> Classification:
+    """Classify the first TEXT_READ_CHARS characters of `text` (its subject comes first): the
+    rest of a long mail never changes the result, and one mail's cost stays bounded."""
+    text = text[:TEXT_READ_CHARS]
     normalised = normalise(text)
     hits = [hit for rule in CHAIN for hit in rule.check(normalised, policy)]
     scores = rule_scores(hits, policy.classifier.rule_prior)

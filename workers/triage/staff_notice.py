@@ -123,9 +123,9 @@ def complaint_context(
     subject, the text and the attachment names with the complainant's identity masked."""
     found = loaded if loaded is not None else complaint(session, case)
     message, attachments = found.message, found.attachments
-    body = view(message.body_text if message else "").strip()
-    if len(body) > MAX_EXCERPT:
-        body = body[:MAX_EXCERPT] + " …"
+    text = (message.body_text if message else "").strip()
+    body = view.excerpt(text, MAX_EXCERPT + 1)  # redacts the start only, not a whole long mail
+    body = body[:MAX_EXCERPT] + " …" if len(body) > MAX_EXCERPT else body.strip()
     return {
         "complainant": view.complainant,
         "case_subject": view(case.subject),
