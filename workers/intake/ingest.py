@@ -27,7 +27,12 @@ from workers.intake.acknowledge import acknowledge
 from workers.intake.correlate import correlate
 from workers.intake.filing import CaseNumbers, file_message, open_case
 from workers.intake.quarantine import quarantine_row
-from workers.intake.screen import ScreenVerdict, bounced_message_ids, screen_mail
+from workers.intake.screen import (
+    ScreenVerdict,
+    bounced_message_ids,
+    returned_message_ids,
+    screen_mail,
+)
 from workers.mail.parse import MailParseError, ParsedMail, parse_mail
 
 log = logging.getLogger(__name__)
@@ -71,9 +76,9 @@ def record_failure(app: App, raw_id: int, error: BaseException) -> None:
 
 
 def record_bounce(
-    session: Session, mail: ParsedMail, raw: RawMessage, verdict: ScreenVerdict
+    session: Session, app: App, mail: ParsedMail, raw: RawMessage, verdict: ScreenVerdict
 ) -> int | None:
-    ids = bounced_message_ids(mail, raw.raw)
+    ids = [*bounced_message_ids(mail, raw.raw), *returned_message_ids(mail, app.own_addresses)]
     if not ids:
         return None
     row = (
@@ -158,10 +163,14 @@ def dispose(
     numbers: CaseNumbers | None = None,
 ) -> IngestOutcome:
     verdict = screen_mail(
-        mail, own_addresses=app.own_addresses, max_received_hops=app.policy.limits.max_received_hops
+        mail,
+        own_addresses=app.own_addresses,
+        max_received_hops=app.policy.limits.max_received_hops,
+        case_prefix=app.policy.case_number_prefix,
     )
     if verdict is not None:
-        case_id = record_bounce(session, mail, raw, verdict) if verdict.kind == "bounce" else None
+        bounced = verdict.kind == "bounce"
+        case_id = record_bounce(session, app, mail, raw, verdict) if bounced else None
         raw.reason = verdict.reason
         session.add(
             Event(
