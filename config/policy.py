@@ -23,6 +23,9 @@ class Limits(BaseModel):
     # Automatic mails to one address under one subject (case tags and reply prefixes aside)
     # per rolling day: auto-responders that answer our automatic mail in kind stop at this.
     max_auto_replies_per_sender_per_subject_per_day: int = 1
+    # A follow-up whose first mail is stored but not yet ingested waits for it (going again
+    # alone every few seconds) for at most this long after its arrival, then is filed as is.
+    follow_up_wait_seconds: int = 600
     max_message_bytes: int = 50 * 1024 * 1024
     # Deliveries of one mail to the ingest stage before it is quarantined (a killed worker
     # is not a Dramatiq retry, so we count ourselves).

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session, col
 
 from models import Disposition, Event, OutboundEmail, RawMessage, RawStatus
@@ -33,7 +33,8 @@ from workers.intake.screen import (
     returned_message_ids,
     screen_mail,
 )
-from workers.mail.parse import MailParseError, ParsedMail, parse_mail
+from workers.mail.parse import MailParseError, ParsedMail, parse_mail, sender_address
+from workers.outbound.outbox import lock_senders
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,12 @@ class IngestOutcome:
     case_id: int | None = None
     new_case: bool = False
     outbound_ids: list[int] = field(default_factory=list)
+    waits: int | None = None  # a follow-up's raw id, left to go again after the mail it answers
+
+
+# How long a follow-up goes alone before it tries again, while the mail it answers waits to
+# be ingested (a neighbour in the batch behind it, or a batch in another worker).
+FOLLOW_UP_RETRY_MS = 2000
 
 
 def claim(app: App, raw_id: int) -> bool:
@@ -182,6 +189,8 @@ def dispose(
         )
         return IngestOutcome(Disposition.SCREENED, case_id)
     result = correlate(session, app, mail)
+    if result.match is None and (answered := awaited_mail(session, app, raw, mail)) is not None:
+        return wait_for(raw, answered)
     for note in result.notes:
         session.add(Event(raw_message_id=raw.id, kind="correlation_refused", detail={"note": note}))
     if result.match is not None:
@@ -209,6 +218,50 @@ def dispose(
         new_case=True,
         outbound_ids=[ack.id] if ack and ack.id is not None else [],
     )
+
+
+# Stored mails with these Message-IDs still waiting for ingest, for awaited_mail.
+_RECEIVED_WITH_ID = (
+    select(col(RawMessage.id))
+    .where(
+        col(RawMessage.message_id).in_(bindparam("ids", expanding=True)),
+        col(RawMessage.status) == RawStatus.RECEIVED,
+        col(RawMessage.id) != bindparam("own"),
+    )
+    .limit(1)
+)
+
+
+def awaited_mail(session: Session, app: App, raw: RawMessage, mail: ParsedMail) -> int | None:
+    """The stored but not yet ingested mail this one answers (In-Reply-To, References), when
+    this one would otherwise open a case: a follow-up sent seconds after its complaint, or
+    both in one backlog, meets its first mail still `received` in a batch behind it or in
+    another worker's batch. It waits for it, for at most follow_up_wait_seconds."""
+    refs = [*mail.in_reply_to, *mail.references][-50:]
+    waited = (utcnow() - raw.received_at).total_seconds()
+    if not refs or waited > app.policy.limits.follow_up_wait_seconds:
+        return None
+    found = session.execute(_RECEIVED_WITH_ID, {"ids": refs, "own": raw.id}).scalar()
+    return int(found) if found is not None else None
+
+
+def wait_for(raw: RawMessage, answered: int) -> IngestOutcome:
+    """Leave the mail `received` to go again alone; the wait is no failed attempt."""
+    raw.attempts = max(raw.attempts - 1, 0)
+    raw.reason = f"waits for raw message {answered}, the mail it answers"
+    return IngestOutcome(waits=raw.id)
+
+
+def lock_batch_senders(session: Session, raws: Iterable[RawMessage]) -> None:
+    """Every sender's advisory lock a batch needs, up front and in one sorted order.
+
+    The same locks as the outbox's per-recipient budget (our replies go to the sender), so
+    concurrent batches over the same addresses queue instead of deadlocking (taken one by
+    one in arrival order, two batches each held what the other waited for); and a sender's
+    mails are ingested one transaction at a time, so a follow-up finds its first mail's case
+    committed, or finds that mail still waiting and waits for it (awaited_mail).
+    """
+    lock_senders(session, [sender_address(raw.raw) for raw in raws])
 
 
 # pg_advisory_xact_lock key of the retry gate ("cdretry" in ASCII): any constant of our own.
@@ -252,6 +305,7 @@ def ingest_claimed(app: App, raw_id: int) -> IngestOutcome:
         raw = session.get(RawMessage, raw_id, with_for_update=True)
         if raw is None or raw.status != RawStatus.RECEIVED:
             return IngestOutcome()
+        lock_batch_senders(session, [raw])
         return process(session, app, raw)
 
 
@@ -272,6 +326,9 @@ def process(
         quarantine_row(session, raw, f"cannot parse: {e}")
         return IngestOutcome(Disposition.QUARANTINED)
     outcome = dispose(session, app, raw, mail, numbers)
+    if outcome.waits is not None:
+        session.add(raw)
+        return outcome
     log_message_id_collision(session, raw, outcome.case_id, stored)
     raw.status, raw.disposition = RawStatus.PROCESSED, outcome.disposition
     raw.case_id, raw.processed_at = outcome.case_id, utcnow()
@@ -335,6 +392,7 @@ class IngestBatch(BatchStage[IngestOutcome]):
             ).scalars()
         )
         self.stored = stored_by_message_id(session, raws)
+        lock_batch_senders(session, raws)
         return [(raw.id, raw) for raw in raws]
 
     def work(self, session: Session, row: RawMessage) -> IngestOutcome:
@@ -351,7 +409,11 @@ class IngestBatch(BatchStage[IngestOutcome]):
 
 
 def pass_on(outcomes: list[IngestOutcome]) -> None:
-    """The replies to the sender, the new cases to classification."""
+    """The replies to the sender, the new cases to classification, and a follow-up that
+    waits for its first mail back to ingest on its own, a little later."""
+    for outcome in outcomes:
+        if outcome.waits is not None:
+            hops.alone(IngestBatch.alone_actor, outcome.waits, FOLLOW_UP_RETRY_MS)
     hops.after_ingest(
         [i for outcome in outcomes for i in outcome.outbound_ids],
         [o.case_id for o in outcomes if o.new_case and o.case_id is not None],

@@ -268,6 +268,15 @@ def repeated_today(session: Session, app: App, to_addr: str, subject: str) -> st
     return f"an automatic mail with this subject went to this address in the last day ({limit})"
 
 
+def lock_senders(session: Session, addresses: list[str]) -> None:
+    """lock_sender_budget for every address a transaction will write to, taken up front in
+    one sorted order: two transactions that lock several addresses each then never wait for
+    each other in a cycle (the later per-reply lock is re-entrant, PostgreSQL docs s13.3.5)."""
+    if session.get_bind().dialect.name == "postgresql":
+        for address in sorted({a.lower() for a in addresses if a}):
+            session.execute(_LOCK_SENDER, {"to": address})
+
+
 def lock_sender_budget(session: Session, to_addr: str) -> None:
     """Serialise the per-sender count on PostgreSQL until this transaction ends.
 
