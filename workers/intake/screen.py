@@ -365,12 +365,28 @@ def returned_message_ids(mail: ParsedMail, own_addresses: frozenset[str]) -> lis
     return list(dict.fromkeys(i for text in _copies(mail) for i in _our_ids_in(text, ctx)))
 
 
+# How auto-responders word their answers, in their subject or first lines: a loop breaker's
+# signal only (a person may quote such a line; the case is opened all the same).
+_AUTOMATIC_ANSWER = re.compile(
+    r"automatic(?:ally generated)? (?:answer|reply|response|message|notification)"
+    r"|auto[- ]?(?:reply|response|generated)|this is an automated|do not reply"
+    r"|we (?:have )?received your (?:message|mail|e-?mail)"
+    r"|thank you for your (?:message|mail|e-?mail)"
+    r"|自动回复|自動回覆|自动答复|自動答覆|系统自动|系統自動|自动发送|自動發送|请勿(?:直接)?回复"
+    r"|請勿(?:直接)?回覆|已收到您的(?:邮件|来信)|已收到您的(?:郵件|來信)|感谢您的来信|感謝您的來信",
+    re.IGNORECASE,
+)
+
+
 def answers_our_mail(mail: ParsedMail, own_addresses: frozenset[str], case_prefix: str) -> bool:
-    """Whether a mail answers one of ours: it names our Message-ID, or carries our case tag in
-    its subject or text (a loop breaker's signal, never a reason to screen by itself)."""
+    """Whether a mail answers one of ours or reads as a machine's answer: it names our
+    Message-ID, carries our case tag in its subject or text, or is worded as auto-responders
+    word theirs (a loop breaker's signal, never a reason to screen by itself)."""
     ctx = _Context(frozenset(a.lower() for a in own_addresses), 0, case_prefix)
     return (
         any(is_our_message_id(i, ctx) for i in [*mail.in_reply_to, *mail.references][-50:])
         or bool(case_tags(mail.subject, case_prefix))
         or bool(case_tags(mail.body_text[:_SCAN_CHARS], case_prefix))
+        or _AUTOMATIC_ANSWER.search(mail.subject[:300]) is not None
+        or _AUTOMATIC_ANSWER.search(mail.body_text[:_BODY_HEAD]) is not None
     )
