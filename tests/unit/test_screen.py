@@ -444,10 +444,8 @@ def test_our_marker_alone_in_a_quoted_copy_is_returned_mail() -> None:
 
 def test_our_mail_attached_whole_is_returned_mail() -> None:
     body = (
-        "--b\r\nContent-Type: text/plain\r\n\r\nCould not deliver.\r\n"
-        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
-        + OUR_ACK_HEADERS.replace("\n", "\r\n")
-        + "\r\n已受理\r\n--b--\r\n"
+        "--b\nContent-Type: text/plain\n\nCould not deliver.\n"
+        "--b\nContent-Type: message/rfc822\n\n" + OUR_ACK_HEADERS + "\n已受理\n--b--\n"
     )
     mail = _mail(
         ["From: relay@relay.example.net", "Subject: Problem"], body, "multipart/mixed; boundary=b"
@@ -455,6 +453,22 @@ def test_our_mail_attached_whole_is_returned_mail() -> None:
     result = verdict(mail)
     assert result is not None and result[0] == "bounce" and OUR_ID in result[1]
     assert returned_message_ids(mail, OWN) == [OUR_ID]
+
+
+def test_an_attached_copy_from_our_address_is_returned_mail() -> None:
+    copy = "From: complaints@example.org\nSubject: [TS-2026-000123] x\n\nbody\n"
+    body = (
+        "--b\nContent-Type: text/plain\n\nRejected.\n"
+        "--b\nContent-Type: text/rfc822-headers\nContent-Disposition: attachment; "
+        "filename=h.txt\n\n" + copy + "--b--\n"
+    )
+    mail = _mail(
+        ["From: relay@relay.example.net", "Subject: Notice"], body, "multipart/mixed; boundary=b"
+    )
+    assert verdict(mail) == (
+        "bounce",
+        "returned mail: carries a copy of our mail from complaints@example.org",
+    )
 
 
 def test_our_mail_back_with_its_headers_stripped_is_our_own_mail() -> None:
@@ -474,7 +488,16 @@ def test_bounce_subject_with_our_tag_only_in_the_quoted_body() -> None:
     mail = _mail(["From: relay@relay.example.net", "Subject: Mail could not be delivered"], body)
     assert verdict(mail) == (
         "bounce",
-        "Subject of a delivery report: Mail could not be delivered; quotes our case tag",
+        "Subject of a delivery report: Mail could not be delivered; quotes our case number",
+    )
+
+
+def test_bounce_subject_with_our_bare_case_number_in_a_quoted_body() -> None:
+    body = "Your mail was returned.\n\n您好：我们已收到您的投诉，案件编号为 TS-2026-000123。\n"
+    mail = _mail(["From: relay@relay.example.net", "Subject: Undelivered Mail"], body)
+    assert verdict(mail) == (
+        "bounce",
+        "Subject of a delivery report: Undelivered Mail; quotes our case number",
     )
 
 

@@ -15,11 +15,13 @@ Message-ID or our marker header inside a quoted or attached copy is returned mai
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
+from email.utils import getaddresses
 
 from workers.mail.casenumbers import case_tags
 from workers.mail.parse import ParsedMail, leaf_parts
@@ -132,6 +134,12 @@ def _content_type(value: str | None) -> Message:
     return holder
 
 
+@functools.lru_cache(maxsize=4)
+def _case_number(prefix: str) -> re.Pattern[str]:
+    """Our case number, tagged or bare ("案件编号为 TS-2026-000123" in a quoted body)."""
+    return re.compile(rf"(?<![\w-]){re.escape(prefix)}-\d{{4}}-\d{{6}}(?!\d)", re.IGNORECASE)
+
+
 def is_our_message_id(message_id: str, ctx: _Context) -> bool:
     """A Message-ID our outbox wrote (workers.mail.compose.new_message_id)."""
     left, _, domain = message_id.strip().strip("<>").lower().rpartition("@")
@@ -151,23 +159,37 @@ def _our_ids_in(text: str, ctx: _Context) -> Iterator[str]:
             start = at + len(needle)
 
 
-def _copies(mail: ParsedMail) -> Iterator[str]:
-    """The text of what the mail quotes or attaches, each bounded: the body (quoted copies
-    live there, and text/rfc822-headers parts without a name are read as body) and the parts
-    holding another mail."""
-    yield mail.body_text[:_SCAN_CHARS]
+def _copies(mail: ParsedMail) -> Iterator[tuple[str, bool]]:
+    """The text of what the mail quotes or attaches, each bounded, and whether it is an
+    attached copy: the body (quoted copies live there, and text/rfc822-headers parts without
+    a name are read as body) and the parts holding another mail."""
+    yield mail.body_text[:_SCAN_CHARS], False
     copies = [a for a in mail.attachments if a.content_type.lower() in _COPY_TYPES]
     for attachment in copies[:_SCAN_PARTS]:
-        yield attachment.payload[:_SCAN_CHARS].decode("utf-8", "replace")
+        yield attachment.payload[:_SCAN_CHARS].decode("utf-8", "replace"), True
+
+
+def _from_us(headers_text: str, ctx: _Context) -> str | None:
+    """Our address in the From of an attached copy (a quoted From is what people's clients
+    write above a quote, so only attached copies count)."""
+    own = {_mailbox_key(address) for address in ctx.own_addresses}
+    try:
+        sender = HeaderParser().parsestr(headers_text, headersonly=True).get_all("from") or []
+        found = [addr for _, addr in getaddresses([str(v) for v in sender[:5]])]
+    except Exception:  # a mangled copy: no sender to read
+        return None
+    return next((addr for addr in found if addr and _mailbox_key(addr) in own), None)
 
 
 def _carries_our_mail(mail: ParsedMail, ctx: _Context) -> str | None:
     """Why the mail carries a copy of one of ours, or None."""
-    for text in _copies(mail):
+    for text, attached in _copies(mail):
         for message_id in _our_ids_in(text, ctx):
             return f"carries our Message-ID <{_shown(message_id)}>"
         if _OUR_MARKER.search(text):
             return "carries our X-Complaintdesk-Case header"
+        if attached and (sender := _from_us(text, ctx)):
+            return f"carries a copy of our mail from {_shown(sender)}"
     return None
 
 
@@ -183,8 +205,8 @@ def _answers_us(mail: ParsedMail, ctx: _Context, subject_match: re.Match[str]) -
     local = mail.from_addr.rpartition("@")[0]
     if _MACHINE_SENDER.fullmatch(local[:64]):
         return f"sent by {mail.from_addr[:80]}"
-    if case_tags(mail.body_text[:_SCAN_CHARS], ctx.case_prefix):
-        return "quotes our case tag"
+    if _case_number(ctx.case_prefix).search(mail.body_text[:_SCAN_CHARS]):
+        return "quotes our case number"
     if found := _MACHINE_BODY.search(mail.body_text[:_BODY_HEAD]):
         return f"its text reads like a machine's notice ({found.group(0)})"
     return None
@@ -362,7 +384,7 @@ def bounced_message_ids(mail: ParsedMail, raw: bytes) -> list[str]:
 def returned_message_ids(mail: ParsedMail, own_addresses: frozenset[str]) -> list[str]:
     """Our Message-IDs inside the copies a returned mail quotes or attaches."""
     ctx = _Context(frozenset(a.lower() for a in own_addresses), 0)
-    return list(dict.fromkeys(i for text in _copies(mail) for i in _our_ids_in(text, ctx)))
+    return list(dict.fromkeys(i for text, _ in _copies(mail) for i in _our_ids_in(text, ctx)))
 
 
 # How auto-responders word their answers, in their subject or first lines: a loop breaker's
