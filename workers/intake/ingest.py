@@ -8,6 +8,7 @@ and every reply is keyed per (case, kind, occasion).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,11 +47,13 @@ class IngestOutcome:
     new_case: bool = False
     outbound_ids: list[int] = field(default_factory=list)
     waits: int | None = None  # a follow-up's raw id, left to go again after the mail it answers
+    wait_ms: int = 0  # how much later it goes again
 
 
 # How long a follow-up goes alone before it tries again, while the mail it answers waits to
-# be ingested (a neighbour in the batch behind it, or a batch in another worker).
-FOLLOW_UP_RETRY_MS = 2000
+# be ingested (a neighbour in the batch behind it, or a batch in another worker): 2 s at
+# first, then a quarter of the time it has waited, at most a minute (a backlog takes longer).
+FOLLOW_UP_RETRY_MS = (2000, 60000)
 
 
 def claim(app: App, raw_id: int) -> bool:
@@ -222,13 +225,14 @@ def dispose(
 
 # Stored mails with these Message-IDs still waiting for ingest, for awaited_mail.
 _RECEIVED_WITH_ID = (
-    select(col(RawMessage.id))
+    select(col(RawMessage.id), col(RawMessage.reason))
     .where(
         col(RawMessage.message_id).in_(bindparam("ids", expanding=True)),
         col(RawMessage.status) == RawStatus.RECEIVED,
         col(RawMessage.id) != bindparam("own"),
     )
-    .limit(1)
+    .order_by(col(RawMessage.id))
+    .limit(20)
 )
 
 
@@ -236,20 +240,39 @@ def awaited_mail(session: Session, app: App, raw: RawMessage, mail: ParsedMail) 
     """The stored but not yet ingested mail this one answers (In-Reply-To, References), when
     this one would otherwise open a case: a follow-up sent seconds after its complaint, or
     both in one backlog, meets its first mail still `received` in a batch behind it or in
-    another worker's batch. It waits for it, for at most follow_up_wait_seconds."""
+    another worker's batch. It waits for it, for at most follow_up_wait_seconds in all.
+
+    Not for a mail that itself waits with a higher id: two mails naming each other (a forger
+    can write that) would otherwise wait for each other until the limit.
+    """
     refs = [*mail.in_reply_to, *mail.references][-50:]
-    waited = (utcnow() - raw.received_at).total_seconds()
-    if not refs or waited > app.policy.limits.follow_up_wait_seconds:
+    if not refs or waited_ms(raw) >= app.policy.limits.follow_up_wait_seconds * 1000:
         return None
-    found = session.execute(_RECEIVED_WITH_ID, {"ids": refs, "own": raw.id}).scalar()
-    return int(found) if found is not None else None
+    for found, reason in session.execute(_RECEIVED_WITH_ID, {"ids": refs, "own": raw.id}):
+        if found < raw.id or not (reason or "").startswith(_WAITS):
+            return int(found)
+    return None
+
+
+_WAITS = "waits for raw message"
+_WAITED = re.compile(r"\(waited (\d{1,9}) ms\)")
+
+
+def waited_ms(raw: RawMessage) -> int:
+    """How long this mail has waited so far, as its last wait wrote it in its reason (its
+    arrival time is no clock for this: a backlog's mails arrived long ago)."""
+    found = _WAITED.search(raw.reason or "") if (raw.reason or "").startswith(_WAITS) else None
+    return int(found.group(1)) if found else 0
 
 
 def wait_for(raw: RawMessage, answered: int) -> IngestOutcome:
     """Leave the mail `received` to go again alone; the wait is no failed attempt."""
+    first, most = FOLLOW_UP_RETRY_MS
+    waited = waited_ms(raw)
+    delay = min(max(first, waited // 4), most)
     raw.attempts = max(raw.attempts - 1, 0)
-    raw.reason = f"waits for raw message {answered}, the mail it answers"
-    return IngestOutcome(waits=raw.id)
+    raw.reason = f"{_WAITS} {answered}, the mail it answers (waited {waited + delay} ms)"
+    return IngestOutcome(waits=raw.id, wait_ms=delay)
 
 
 def lock_batch_senders(session: Session, raws: Iterable[RawMessage]) -> None:
@@ -413,7 +436,7 @@ def pass_on(outcomes: list[IngestOutcome]) -> None:
     waits for its first mail back to ingest on its own, a little later."""
     for outcome in outcomes:
         if outcome.waits is not None:
-            hops.alone(IngestBatch.alone_actor, outcome.waits, FOLLOW_UP_RETRY_MS)
+            hops.alone(IngestBatch.alone_actor, outcome.waits, outcome.wait_ms)
     hops.after_ingest(
         [i for outcome in outcomes for i in outcome.outbound_ids],
         [o.case_id for o in outcomes if o.new_case and o.case_id is not None],
