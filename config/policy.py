@@ -24,7 +24,7 @@ class Limits(BaseModel):
     # per rolling day: auto-responders that answer our automatic mail in kind stop at this.
     max_auto_replies_per_sender_per_subject_per_day: int = 1
     # A follow-up whose first mail is stored but not yet ingested waits for it (going again
-    # alone every few seconds) for at most this long after its arrival, then is filed as is.
+    # alone, 2 s to a minute apart) for at most this long in all, then is filed as is.
     follow_up_wait_seconds: int = 600
     max_message_bytes: int = 50 * 1024 * 1024
     # Deliveries of one mail to the ingest stage before it is quarantined (a killed worker
