@@ -62,12 +62,23 @@ EXPECTED = {
         "60 Received headers, more than 50 (mail loop, RFC 5321 s6.3)",
     ),
     "no_from.eml": ("no_sender", "no usable From address"),
+    "bounce_nonstandard_quoted.eml": (
+        "bounce",
+        "Subject of a delivery report: Mail could not be delivered; quotes our case number",
+    ),
+    "exim_x_failed_recipients.eml": (
+        "bounce",
+        "X-Failed-Recipients: nobody@example.net (delivery report)",
+    ),
+    "x_loop_us.eml": ("loop", "X-Loop: complaints@example.org (names us)"),
     "real_ddeboer_unknown_charset_broken_header_block.eml": (
         "no_sender",
         "no usable From address",
     ),
 }
 REAL_COMPLAINTS = [
+    "person_subject_delivery_failure.eml",
+    "person_subject_zh_undelivered.eml",
     "outlook_zh_plain.eml",
     "foxmail_gbk_labelled_gb2312.eml",
     "qq_gbk_attachment_chinese_filename.eml",
