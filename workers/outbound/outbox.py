@@ -39,8 +39,9 @@ class ReplyRequest:
     auto_submitted: str | None = "auto-replied"
     staff_id: str | None = None  # the Reply-To token then names this staff member
     role: str = "complainant"  # who receives it, for the case history
-    # The mail this answers answers one of ours: an automatic reply to it, when the address
-    # had one from us in the last day already, would feed an auto-responder loop.
+    # The mail this answers names or quotes one of ours, or is worded as an automatic answer
+    # (workers.intake.screen.answers_our_mail): an automatic reply to it, when the address had
+    # one from us in the last day already, would feed an auto-responder loop.
     answers_our_mail: bool = False
 
 
