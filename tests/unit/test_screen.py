@@ -251,6 +251,10 @@ def test_x_loop_naming_us_is_a_loop() -> None:
         "X-Loop: Complaints@example.org (names us)",
     )
     assert verdict(complaint(headers={"x-loop": ["helpdesk@example.net"]})) is None
+    assert verdict(complaint(headers={"x-loop": ["RT <complaints@example.org>"]})) is not None
+    started = time.perf_counter()
+    assert verdict(complaint(headers={"x-loop": ["a" * 100_000] * 50})) is None
+    assert time.perf_counter() - started < 0.5
 
 
 def test_x_failed_recipients_is_a_bounce() -> None:

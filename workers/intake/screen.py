@@ -68,6 +68,7 @@ _COPY_TYPES = frozenset(
         "message/global-headers",
     }
 )
+_ADDRESS_SEPARATORS = re.compile(r"[\s<>,;\"()]+")
 _OUR_MARKER = re.compile(r"^[ \t>]*X-Complaintdesk-Case:", re.IGNORECASE | re.MULTILINE)
 # The left part of a Message-ID from email.utils.make_msgid(idstring="cd"), as
 # workers.mail.compose.new_message_id writes ours: time.pid.random.cd
@@ -238,8 +239,9 @@ def loop(mail: ParsedMail, ctx: _Context) -> ScreenVerdict | None:
         )
     own = {_mailbox_key(address) for address in ctx.own_addresses}
     for value in mail.headers.get("x-loop", [])[:20]:
-        for address in re.findall(r"[^\s<>,;\"]+@[^\s<>,;\"]+", value[:1000]):
-            if _mailbox_key(address) in own:
+        # Split, not a search for local@domain: that backtracks on a long run without "@".
+        for token in _ADDRESS_SEPARATORS.split(value[:1000]):
+            if "@" in token and _mailbox_key(token) in own:
                 return ScreenVerdict("loop", f"X-Loop: {_shown(value)} (names us)")
     return None
 
