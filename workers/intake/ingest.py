@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session, col
 
-from models import Disposition, Event, OutboundEmail, RawMessage, RawStatus
+from models import Case, Disposition, Event, OutboundEmail, RawMessage, RawStatus
 from models.db import session_scope
 from models.types import utcnow
 from workers import hops
@@ -34,7 +34,8 @@ from workers.intake.screen import (
     returned_message_ids,
     screen_mail,
 )
-from workers.mail.parse import MailParseError, ParsedMail, parse_mail, sender_address
+from workers.mail.casenumbers import case_tags
+from workers.mail.parse import MailParseError, ParsedMail, parse_mail, read_addressing
 from workers.outbound.outbox import lock_senders
 
 log = logging.getLogger(__name__)
@@ -275,16 +276,44 @@ def wait_for(raw: RawMessage, answered: int) -> IngestOutcome:
     return IngestOutcome(waits=raw.id, wait_ms=delay)
 
 
-def lock_batch_senders(session: Session, raws: Iterable[RawMessage]) -> None:
-    """Every sender's advisory lock a batch needs, up front and in one sorted order.
+def _subaddress_head(address: str) -> str:
+    """ "TS-2026-000123" of complaints+TS-2026-000123.k3f9x2@…, the case of a reply address."""
+    return address.partition("@")[0].partition("+")[2].partition(".")[0]
 
-    The same locks as the outbox's per-recipient budget (our replies go to the sender), so
-    concurrent batches over the same addresses queue instead of deadlocking (taken one by
-    one in arrival order, two batches each held what the other waited for); and a sender's
-    mails are ingested one transaction at a time, so a follow-up finds its first mail's case
-    committed, or finds that mail still waiting and waits for it (awaited_mail).
+
+def lock_batch_senders(session: Session, app: App, raws: Iterable[RawMessage]) -> None:
+    """Every address lock a batch needs, up front and in one sorted order: each sender, and
+    the complainant of each case a mail names (subject tag, or a reply address of ours, not
+    yet verified: a lock too many costs nothing), whom a staff command may write to.
+
+    The same locks as the outbox's per-recipient budget, so concurrent batches over the same
+    addresses queue instead of deadlocking (taken one by one in arrival order, two batches
+    each held what the other waited for); and a sender's mails are ingested one transaction
+    at a time, so a follow-up finds its first mail's case committed, or finds that mail still
+    waiting and waits for it (awaited_mail).
     """
-    lock_senders(session, [sender_address(raw.raw) for raw in raws])
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite: one writer at a time
+    senders: list[str] = []
+    numbers: set[str] = set()
+    prefix = app.policy.case_number_prefix
+    for raw in raws:
+        addressing = read_addressing(raw.raw)
+        senders.append(addressing.sender)
+        numbers.update(case_tags(addressing.subject, prefix))
+        numbers.update(
+            number
+            for address in addressing.recipients
+            for number in case_tags(f"[{_subaddress_head(address)}]", prefix)
+        )
+    complainants: Iterable[str] = (
+        session.execute(
+            select(col(Case.complainant_email)).where(col(Case.number).in_(sorted(numbers)[:200]))
+        ).scalars()
+        if numbers
+        else []
+    )
+    lock_senders(session, [*senders, *complainants])
 
 
 # pg_advisory_xact_lock key of the retry gate ("cdretry" in ASCII): any constant of our own.
@@ -328,7 +357,7 @@ def ingest_claimed(app: App, raw_id: int) -> IngestOutcome:
         raw = session.get(RawMessage, raw_id, with_for_update=True)
         if raw is None or raw.status != RawStatus.RECEIVED:
             return IngestOutcome()
-        lock_batch_senders(session, [raw])
+        lock_batch_senders(session, app, [raw])
         return process(session, app, raw)
 
 
@@ -415,7 +444,7 @@ class IngestBatch(BatchStage[IngestOutcome]):
             ).scalars()
         )
         self.stored = stored_by_message_id(session, raws)
-        lock_batch_senders(session, raws)
+        lock_batch_senders(session, self.app, raws)
         return [(raw.id, raw) for raw in raws]
 
     def work(self, session: Session, row: RawMessage) -> IngestOutcome:
