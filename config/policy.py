@@ -27,6 +27,12 @@ TEXT_READ_CHARS = 20_000
 class Limits(BaseModel):
     # Automatic mails to one address per rolling hour: two auto-responders cannot loop.
     max_auto_replies_per_sender_per_hour: int = 5
+    # Automatic mails to one address under one subject (case tags and reply prefixes aside)
+    # per rolling day: auto-responders that answer our automatic mail in kind stop at this.
+    max_auto_replies_per_sender_per_subject_per_day: int = 1
+    # A follow-up whose first mail is stored but not yet ingested waits for it (going again
+    # alone, 2 s to a minute apart) for at most this long in all, then is filed as is.
+    follow_up_wait_seconds: int = 600
     max_message_bytes: int = 50 * 1024 * 1024
     # Deliveries of one mail to the ingest stage before it is quarantined (a killed worker
     # is not a Dramatiq retry, so we count ourselves).

@@ -292,6 +292,9 @@ AUTOMATIC = [
     "mail/list_mail.eml",
     "mail/dsn_bounce.eml",
     "mail/qq_nonstandard_bounce.eml",
+    "mail/bounce_nonstandard_quoted.eml",
+    "mail/exim_x_failed_recipients.eml",
+    "mail/x_loop_us.eml",
     "mail/real_cpython_dsn_list_bounce.eml",
     "hostile/auto_reply_x_autoreply_163.eml",
     "hostile/auto_reply_x_autorespond.eml",
@@ -425,11 +428,11 @@ def test_auto_responder_facing_us_gets_one_mail(app: App, style: str) -> None:
     assert _run_bot(app, style) == 1
 
 
-def test_context_free_auto_responder_is_stopped_by_the_per_sender_cap(app: App) -> None:
-    # Answers that carry nothing of ours (no token, no thread, no tag) look like new complaints:
-    # the per-sender cap is what ends the loop.
-    cap = app.policy.limits.max_auto_replies_per_sender_per_hour
-    assert _run_bot(app, "context_free") == cap
+def test_context_free_auto_responder_gets_one_mail(app: App) -> None:
+    # Answers that carry nothing of ours (no token, no thread, no tag) look like new complaints
+    # and are filed as such; worded as an automatic answer, from an address we mailed
+    # automatically today, they earn no automatic mail (issue 11 item 4: the most is 1).
+    assert _run_bot(app, "context_free") == 1
     assert len(events(app, "auto_reply_suppressed")) == 1
 
 

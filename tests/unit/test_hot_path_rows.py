@@ -10,6 +10,7 @@ import random
 from datetime import UTC, datetime
 from email.header import Header
 
+import pytest
 from sqlalchemy import select
 
 from models import Case, Deadline, Event, Message, OutboundEmail
@@ -161,8 +162,14 @@ def test_a_reply_outside_the_cap_queued_again_finds_its_row(app: App) -> None:
     assert rows == [out_id] and len(messages) == 1 and len(queued) == 1
 
 
-def test_the_hourly_cap_still_suppresses_automatic_replies(app: App) -> None:
+def test_the_hourly_cap_still_suppresses_automatic_replies(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cap = app.policy.limits.max_auto_replies_per_sender_per_hour
+    # One subject here: the daily per-subject loop breaker would stop the second mail.
+    monkeypatch.setattr(
+        app.policy.limits, "max_auto_replies_per_sender_per_subject_per_day", cap + 1
+    )
     with session_scope(app.db_url) as s:
         case = _case(s)
         rows = [

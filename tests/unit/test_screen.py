@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from pathlib import Path
 
 import pytest
 
-from workers.intake.screen import bounced_message_ids, screen_mail
+from workers.intake.screen import bounced_message_ids, returned_message_ids, screen_mail
 from workers.mail.parse import ParsedMail, parse_mail
 
 MAIL = Path(__file__).resolve().parent.parent / "fixtures" / "mail"
@@ -39,7 +40,7 @@ EXPECTED = {
     ),
     "auto_reply_zh_subject_only.eml": (
         "auto_reply",
-        "Out-of-office subject: 自动回复：[TS-2026-000125] 已受理：退款纠纷",
+        "Out-of-office subject: 自动回复：[TS-2026-000125] 已受理：退款纠纷; answers our case tag",
     ),
     "precedence_bulk.eml": ("auto_reply", "Precedence: bulk (RFC 3834 s2)"),
     "dsn_bounce.eml": ("bounce", "multipart/report; report-type=delivery-status (RFC 3464)"),
@@ -61,12 +62,23 @@ EXPECTED = {
         "60 Received headers, more than 50 (mail loop, RFC 5321 s6.3)",
     ),
     "no_from.eml": ("no_sender", "no usable From address"),
+    "bounce_nonstandard_quoted.eml": (
+        "bounce",
+        "Subject of a delivery report: Mail could not be delivered; quotes our case number",
+    ),
+    "exim_x_failed_recipients.eml": (
+        "bounce",
+        "X-Failed-Recipients: nobody@example.net (delivery report)",
+    ),
+    "x_loop_us.eml": ("loop", "X-Loop: complaints@example.org (names us)"),
     "real_ddeboer_unknown_charset_broken_header_block.eml": (
         "no_sender",
         "no usable From address",
     ),
 }
 REAL_COMPLAINTS = [
+    "person_subject_delivery_failure.eml",
+    "person_subject_zh_undelivered.eml",
     "outlook_zh_plain.eml",
     "foxmail_gbk_labelled_gb2312.eml",
     "qq_gbk_attachment_chinese_filename.eml",
@@ -158,13 +170,16 @@ def test_auto_submitted_no_is_a_person(value: str) -> None:
     assert verdict(complaint(headers={"auto-submitted": [value]})) is None
 
 
+# One of our own Message-IDs (workers.mail.compose.new_message_id) and a stranger's.
+OUR_ID = "177299040012.4242.8723645011223344556.cd@example.org"
+THEIR_ID = "TY2PR06MB3456A1B2C3D4E5F6@TY2PR06MB3456.apcprd06.prod.outlook.com"
+
+
 @pytest.mark.parametrize(
     "subject",
     [
         "自动回复：宽带故障投诉",
         "自動回覆: 寬頻斷線申訴",
-        "自动答复: [TS-2026-000123] 已受理",
-        "Automatic reply: [TS-2026-000123]",
         "Auto-Reply: your message",
         "Out of Office: back on Monday",
         "休假",
@@ -172,10 +187,80 @@ def test_auto_submitted_no_is_a_person(value: str) -> None:
         "不在办公室：请联系同事",
     ],
 )
-def test_out_of_office_subjects(subject: str) -> None:
+def test_out_of_office_subjects_answering_our_mail(subject: str) -> None:
+    assert verdict(complaint(subject=subject, in_reply_to=[OUR_ID])) == (
+        "auto_reply",
+        f"Out-of-office subject: {subject}; answers our own mail",
+    )
+    # The subject alone is what a person may write too.
+    assert verdict(complaint(subject=subject)) is None
+
+
+@pytest.mark.parametrize(
+    "subject", ["自动答复: [TS-2026-000123] 已受理", "Automatic reply: [TS-2026-000123]"]
+)
+def test_out_of_office_subjects_quoting_our_subject(subject: str) -> None:
     assert verdict(complaint(subject=subject)) == (
         "auto_reply",
-        f"Out-of-office subject: {subject}",
+        f"Out-of-office subject: {subject}; answers our case tag",
+    )
+
+
+# Issue 11 item 3: subjects that screened genuine complaints out.
+PEOPLES_SUBJECTS = [
+    "Delivery failure: my parcel never arrived",
+    "Returned mail - you lost my package",
+    "未送达：快递三天没到",
+    "无法送达：包裹被退回",
+    "Out of office hours your shop was closed",
+    "Auto reply from your hotline is useless",
+    "自动回复机器人答非所问",
+    "Undeliverable parcel, nobody called me",
+    "Mail could not be delivered to my flat, says your courier",
+]
+
+
+@pytest.mark.parametrize("subject", PEOPLES_SUBJECTS)
+def test_a_subject_alone_never_screens_a_person(subject: str) -> None:
+    mail = complaint(subject=subject, in_reply_to=[THEIR_ID], references=[THEIR_ID])
+    assert verdict(mail) is None
+
+
+@pytest.mark.parametrize("subject", PEOPLES_SUBJECTS)
+@pytest.mark.parametrize(
+    ("changes", "kind"),
+    [
+        ({"from_addr": "mailer-daemon@mx.example.cn"}, "bounce"),
+        ({"headers": {"return-path": ["<>"]}}, "bounce"),
+        ({"headers": {"x-failed-recipients": ["a@example.net"]}}, "bounce"),
+        ({"headers": {"auto-submitted": ["auto-replied"]}}, "auto_reply"),
+        ({"headers": {"x-autoreply": ["yes"]}}, "auto_reply"),
+        ({"headers": {"precedence": ["auto_reply"]}}, "auto_reply"),
+    ],
+)
+def test_machines_with_such_subjects_stay_screened(
+    subject: str, changes: dict[str, object], kind: str
+) -> None:
+    result = verdict(complaint(subject=subject, **changes))
+    assert result is not None and result[0] == kind
+
+
+def test_x_loop_naming_us_is_a_loop() -> None:
+    assert verdict(complaint(headers={"x-loop": ["Complaints@example.org"]})) == (
+        "loop",
+        "X-Loop: Complaints@example.org (names us)",
+    )
+    assert verdict(complaint(headers={"x-loop": ["helpdesk@example.net"]})) is None
+    assert verdict(complaint(headers={"x-loop": ["RT <complaints@example.org>"]})) is not None
+    started = time.perf_counter()
+    assert verdict(complaint(headers={"x-loop": ["a" * 100_000] * 50})) is None
+    assert time.perf_counter() - started < 0.5
+
+
+def test_x_failed_recipients_is_a_bounce() -> None:
+    assert verdict(complaint(headers={"x-failed-recipients": ["lost@example.net"]})) == (
+        "bounce",
+        "X-Failed-Recipients: lost@example.net (delivery report)",
     )
 
 
@@ -196,21 +281,39 @@ def test_complaints_that_merely_mention_the_words(subject: str) -> None:
 @pytest.mark.parametrize(
     "subject",
     [
-        "Undeliverable: [TS-2026-000123] 已受理",
         "Undelivered Mail Returned to Sender",
         "Delivery Status Notification (Failure)",
         "Mail delivery failed: returning message to sender",
         "Returned mail: see transcript for details",
-        "退信：[TS-2026-000126] 已受理",
+        "Mail could not be delivered",
         "系统退信",
-        "无法送达: [TS-2026-000123]",
         "退信",
     ],
 )
-def test_bounce_subjects(subject: str) -> None:
+def test_bounce_subjects_answering_our_mail(subject: str) -> None:
+    assert verdict(complaint(subject=subject, references=[THEIR_ID, OUR_ID])) == (
+        "bounce",
+        f"Subject of a delivery report: {subject}; answers our own mail",
+    )
+    assert verdict(complaint(subject=subject, from_addr="no-reply@mail.example.net")) == (
+        "bounce",
+        f"Subject of a delivery report: {subject}; sent by no-reply@mail.example.net",
+    )
+    assert verdict(complaint(subject=subject)) is None
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Undeliverable: [TS-2026-000123] 已受理",
+        "退信：[TS-2026-000126] 已受理",
+        "无法送达: [TS-2026-000123]",
+    ],
+)
+def test_bounce_subjects_quoting_our_subject(subject: str) -> None:
     assert verdict(complaint(subject=subject)) == (
         "bounce",
-        f"Subject of a delivery report: {subject}",
+        f"Subject of a delivery report: {subject}; answers our case tag",
     )
 
 
@@ -320,3 +423,111 @@ def test_bounce_without_a_returned_copy_falls_back_to_threading_headers() -> Non
 def test_unreadable_bounce_names_no_message() -> None:
     mail = dataclasses.replace(parsed("english_complaint.eml"), in_reply_to=[], references=[])
     assert bounced_message_ids(mail, b"\xff\xfe garbage") == []
+
+
+# --- issue 11 item 4: returned mail recognised by what it carries -------------------------------
+
+
+def _mail(headers: list[str], body: str, ctype: str = "text/plain; charset=utf-8") -> ParsedMail:
+    lines = [*headers, "MIME-Version: 1.0", f"Content-Type: {ctype}"]
+    return parse_mail(("\r\n".join(lines) + "\r\n\r\n" + body.replace("\n", "\r\n")).encode())
+
+
+OUR_ACK_HEADERS = (
+    "From: 客户服务中心 <complaints@example.org>\n"
+    "To: lihua@qq.com\n"
+    "Subject: [TS-2026-000123] 已受理：宽带断网\n"
+    f"Message-ID: <{OUR_ID}>\n"
+    "X-Complaintdesk-Case: TS-2026-000123\n"
+)
+
+
+def test_a_nonstandard_bounce_quoting_our_mail_is_returned_mail() -> None:
+    body = (
+        "Mail could not be delivered to lihua@qq.com: mailbox full.\n\n"
+        "------ Original message ------\n" + OUR_ACK_HEADERS + "\n您的投诉已受理。\n"
+    )
+    mail = _mail(["From: Mail Service <service@mx.qq-relay.example>", "Subject: Notice"], body)
+    assert verdict(mail) == ("bounce", f"returned mail: carries our Message-ID <{OUR_ID}>")
+
+
+def test_our_marker_alone_in_a_quoted_copy_is_returned_mail() -> None:
+    body = "Your message was not delivered.\n> X-Complaintdesk-Case: TS-2026-000123\n> 已受理\n"
+    mail = _mail(["From: gateway@relay.example.net", "Subject: Notice"], body)
+    assert verdict(mail) == ("bounce", "returned mail: carries our X-Complaintdesk-Case header")
+
+
+def test_our_mail_attached_whole_is_returned_mail() -> None:
+    body = (
+        "--b\nContent-Type: text/plain\n\nCould not deliver.\n"
+        "--b\nContent-Type: message/rfc822\n\n" + OUR_ACK_HEADERS + "\n已受理\n--b--\n"
+    )
+    mail = _mail(
+        ["From: relay@relay.example.net", "Subject: Problem"], body, "multipart/mixed; boundary=b"
+    )
+    result = verdict(mail)
+    assert result is not None and result[0] == "bounce" and OUR_ID in result[1]
+    assert returned_message_ids(mail, OWN) == [OUR_ID]
+
+
+def test_an_attached_copy_from_our_address_is_returned_mail() -> None:
+    copy = "From: complaints@example.org\nSubject: [TS-2026-000123] x\n\nbody\n"
+    body = (
+        "--b\nContent-Type: text/plain\n\nRejected.\n"
+        "--b\nContent-Type: text/rfc822-headers\nContent-Disposition: attachment; "
+        "filename=h.txt\n\n" + copy + "--b--\n"
+    )
+    mail = _mail(
+        ["From: relay@relay.example.net", "Subject: Notice"], body, "multipart/mixed; boundary=b"
+    )
+    assert verdict(mail) == (
+        "bounce",
+        "returned mail: carries a copy of our mail from complaints@example.org",
+    )
+
+
+def test_our_mail_back_with_its_headers_stripped_is_our_own_mail() -> None:
+    mail = _mail(
+        [
+            "From: lihua@qq.com",
+            "Subject: [TS-2026-000123] 已受理：宽带断网",
+            f"Message-ID: <{OUR_ID}>",
+        ],
+        "您的投诉已受理。",
+    )
+    assert verdict(mail) == ("own_mail", f"Message-ID <{OUR_ID}> is ours")
+
+
+def test_bounce_subject_with_our_tag_only_in_the_quoted_body() -> None:
+    body = "Delivery to the following recipient failed.\n\n> [TS-2026-000123] 已受理\n"
+    mail = _mail(["From: relay@relay.example.net", "Subject: Mail could not be delivered"], body)
+    assert verdict(mail) == (
+        "bounce",
+        "Subject of a delivery report: Mail could not be delivered; quotes our case number",
+    )
+
+
+def test_bounce_subject_with_our_bare_case_number_in_a_quoted_body() -> None:
+    body = "Your mail was returned.\n\n您好：我们已收到您的投诉，案件编号为 TS-2026-000123。\n"
+    mail = _mail(["From: relay@relay.example.net", "Subject: Undelivered Mail"], body)
+    assert verdict(mail) == (
+        "bounce",
+        "Subject of a delivery report: Undelivered Mail; quotes our case number",
+    )
+
+
+def test_a_person_quoting_our_reply_is_not_returned_mail() -> None:
+    body = (
+        "补充：还是断网。\n\n在 2026年3月3日，客户服务中心 写道：\n"
+        "> [TS-2026-000123] 已受理\n> 您的投诉已受理。\n"
+    )
+    mail = _mail(["From: lihua@qq.com", "Subject: Re: [TS-2026-000123] 已受理"], body)
+    assert verdict(mail) is None
+
+
+def test_finding_our_ids_is_linear_on_digit_runs() -> None:
+    body = "1" * 60_000 + ".cd@example.org " * 2000
+    mail = _mail(["From: a@example.net", "Subject: x"], body)
+    started = time.perf_counter()
+    verdict(mail)
+    assert time.perf_counter() - started < 0.5

@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from models import Case, Event, OutboundEmail
 from models.types import utcnow
 from workers.app import App
+from workers.intake.screen import answers_our_mail
 from workers.mail.parse import ParsedMail
 from workers.outbound.letters import language_of, organisation, stage_label
 from workers.outbound.outbox import ReplyRequest, queue_reply
@@ -76,6 +77,7 @@ def acknowledgement_request(app: App, case: Case, mail: ParsedMail) -> ReplyRequ
         },
         in_reply_to=mail.message_id,
         references=[*mail.references, *([mail.message_id] if mail.message_id else [])],
+        answers_our_mail=answers_our_mail(mail, app.own_addresses, app.policy.case_number_prefix),
     )
 
 

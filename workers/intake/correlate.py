@@ -4,6 +4,10 @@ Tried in order (DESIGN.md): the signed token in the address we replied from, the
 and References against the Message-IDs of the case's mails, then the `[TS-…]` subject tag —
 the tag counts only when the sender is a party of that case (its complainant or staff), so a
 stranger cannot file mail on someone else's case by copying a number.
+
+Message-IDs of incoming mail are chosen by their senders, and anyone can reuse another's: a
+thread counts on our own outbound Message-IDs, and on an incoming one only when the mail that
+carried it and the mail that names it both come from parties of that case.
 """
 
 from __future__ import annotations
@@ -47,18 +51,28 @@ def by_token(session: Session, app: App, recipients: Iterable[str]) -> Correlati
     return None
 
 
-def by_thread(session: Session, message_ids: list[str]) -> Correlation | None:
+# Rows looked at for one mail's references: a thread's mails, not a flood of reused ids.
+_THREAD_ROWS = 50
+
+
+def by_thread(
+    session: Session, app: App, message_ids: list[str], sender: str
+) -> Correlation | None:
     if not message_ids:
         return None
     stmt = (
-        select(Case)
+        select(Case, col(Message.direction), col(Message.from_addr))
         .join(Message, col(Message.case_id) == Case.id)
         .where(col(Message.message_id).in_(message_ids[-50:]))
         .order_by(col(Message.id).desc())
-        .limit(1)
+        .limit(_THREAD_ROWS)
     )
-    case = session.execute(stmt).scalar_one_or_none()
-    return Correlation(case, "thread") if case else None
+    for case, direction, author in session.execute(stmt):
+        if direction == "out" or (
+            is_party(app, case, sender) and is_party(app, case, author.lower())
+        ):
+            return Correlation(case, "thread")
+    return None
 
 
 def is_party(app: App, case: Case, address: str) -> bool:
@@ -83,6 +97,6 @@ def by_subject(session: Session, app: App, mail: ParsedMail) -> CorrelationResul
 def correlate(session: Session, app: App, mail: ParsedMail) -> CorrelationResult:
     if match := by_token(session, app, [*mail.to, *mail.cc]):
         return CorrelationResult(match, [])
-    if match := by_thread(session, [*mail.references, *mail.in_reply_to]):
+    if match := by_thread(session, app, [*mail.references, *mail.in_reply_to], mail.from_addr):
         return CorrelationResult(match, [])
     return by_subject(session, app, mail)

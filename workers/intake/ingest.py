@@ -8,14 +8,15 @@ and every reply is keyed per (case, kind, occasion).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlmodel import Session, col
 
-from models import Disposition, Event, OutboundEmail, RawMessage, RawStatus
+from models import Case, Disposition, Event, OutboundEmail, RawMessage, RawStatus
 from models.db import error_text, session_scope
 from models.types import utcnow
 from workers import hops
@@ -27,8 +28,15 @@ from workers.intake.acknowledge import acknowledge
 from workers.intake.correlate import correlate
 from workers.intake.filing import CaseNumbers, file_message, open_case
 from workers.intake.quarantine import quarantine_row
-from workers.intake.screen import ScreenVerdict, bounced_message_ids, screen_mail
-from workers.mail.parse import MailParseError, ParsedMail, parse_mail
+from workers.intake.screen import (
+    ScreenVerdict,
+    bounced_message_ids,
+    returned_message_ids,
+    screen_mail,
+)
+from workers.mail.casenumbers import case_tags
+from workers.mail.parse import MailParseError, ParsedMail, parse_mail, read_addressing
+from workers.outbound.outbox import lock_senders
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +47,14 @@ class IngestOutcome:
     case_id: int | None = None
     new_case: bool = False
     outbound_ids: list[int] = field(default_factory=list)
+    waits: int | None = None  # a follow-up's raw id, left to go again after the mail it answers
+    wait_ms: int = 0  # how much later it goes again
+
+
+# How long a follow-up goes alone before it tries again, while the mail it answers waits to
+# be ingested (a neighbour in the batch behind it, or a batch in another worker): 2 s at
+# first, then a quarter of the time it has waited, at most a minute (a backlog takes longer).
+FOLLOW_UP_RETRY_MS = (2000, 60000)
 
 
 def claim(app: App, raw_id: int) -> bool:
@@ -79,9 +95,9 @@ def give_up_on_mail(app: App, raw_id: int, reason: str) -> None:
 
 
 def record_bounce(
-    session: Session, mail: ParsedMail, raw: RawMessage, verdict: ScreenVerdict
+    session: Session, app: App, mail: ParsedMail, raw: RawMessage, verdict: ScreenVerdict
 ) -> int | None:
-    ids = bounced_message_ids(mail, raw.raw)
+    ids = [*bounced_message_ids(mail, raw.raw), *returned_message_ids(mail, app.own_addresses)]
     if not ids:
         return None
     row = (
@@ -166,10 +182,14 @@ def dispose(
     numbers: CaseNumbers | None = None,
 ) -> IngestOutcome:
     verdict = screen_mail(
-        mail, own_addresses=app.own_addresses, max_received_hops=app.policy.limits.max_received_hops
+        mail,
+        own_addresses=app.own_addresses,
+        max_received_hops=app.policy.limits.max_received_hops,
+        case_prefix=app.policy.case_number_prefix,
     )
     if verdict is not None:
-        case_id = record_bounce(session, mail, raw, verdict) if verdict.kind == "bounce" else None
+        bounced = verdict.kind == "bounce"
+        case_id = record_bounce(session, app, mail, raw, verdict) if bounced else None
         raw.reason = verdict.reason
         session.add(
             Event(
@@ -181,6 +201,8 @@ def dispose(
         )
         return IngestOutcome(Disposition.SCREENED, case_id)
     result = correlate(session, app, mail)
+    if result.match is None and (answered := awaited_mail(session, app, raw, mail)) is not None:
+        return wait_for(raw, answered)
     for note in result.notes:
         session.add(Event(raw_message_id=raw.id, kind="correlation_refused", detail={"note": note}))
     if result.match is not None:
@@ -208,6 +230,98 @@ def dispose(
         new_case=True,
         outbound_ids=[ack.id] if ack and ack.id is not None else [],
     )
+
+
+# Stored mails with these Message-IDs still waiting for ingest, for awaited_mail.
+_RECEIVED_WITH_ID = (
+    select(col(RawMessage.id), col(RawMessage.reason))
+    .where(
+        col(RawMessage.message_id).in_(bindparam("ids", expanding=True)),
+        col(RawMessage.status) == RawStatus.RECEIVED,
+        col(RawMessage.id) != bindparam("own"),
+    )
+    .order_by(col(RawMessage.id))
+    .limit(20)
+)
+
+
+def awaited_mail(session: Session, app: App, raw: RawMessage, mail: ParsedMail) -> int | None:
+    """The stored but not yet ingested mail this one answers (In-Reply-To, References), when
+    this one would otherwise open a case: a follow-up sent seconds after its complaint, or
+    both in one backlog, meets its first mail still `received` in a batch behind it or in
+    another worker's batch. It waits for it, for at most follow_up_wait_seconds in all.
+
+    Not for a mail that itself waits with a higher id: two mails naming each other (a forger
+    can write that) would otherwise wait for each other until the limit.
+    """
+    refs = [*mail.in_reply_to, *mail.references][-50:]
+    if not refs or waited_ms(raw) >= app.policy.limits.follow_up_wait_seconds * 1000:
+        return None
+    for found, reason in session.execute(_RECEIVED_WITH_ID, {"ids": refs, "own": raw.id}):
+        if found < raw.id or not (reason or "").startswith(_WAITS):
+            return int(found)
+    return None
+
+
+_WAITS = "waits for raw message"
+_WAITED = re.compile(r"\(waited (\d{1,9}) ms\)")
+
+
+def waited_ms(raw: RawMessage) -> int:
+    """How long this mail has waited so far, as its last wait wrote it in its reason (its
+    arrival time is no clock for this: a backlog's mails arrived long ago)."""
+    found = _WAITED.search(raw.reason or "") if (raw.reason or "").startswith(_WAITS) else None
+    return int(found.group(1)) if found else 0
+
+
+def wait_for(raw: RawMessage, answered: int) -> IngestOutcome:
+    """Leave the mail `received` to go again alone; the wait is no failed attempt."""
+    first, most = FOLLOW_UP_RETRY_MS
+    waited = waited_ms(raw)
+    delay = min(max(first, waited // 4), most)
+    raw.attempts = max(raw.attempts - 1, 0)
+    raw.reason = f"{_WAITS} {answered}, the mail it answers (waited {waited + delay} ms)"
+    return IngestOutcome(waits=raw.id, wait_ms=delay)
+
+
+def _subaddress_head(address: str) -> str:
+    """ "TS-2026-000123" of complaints+TS-2026-000123.k3f9x2@…, the case of a reply address."""
+    return address.partition("@")[0].partition("+")[2].partition(".")[0]
+
+
+def lock_batch_senders(session: Session, app: App, raws: Iterable[RawMessage]) -> None:
+    """Every address lock a batch needs, up front and in one sorted order: each sender, and
+    the complainant of each case a mail names (subject tag, or a reply address of ours, not
+    yet verified: a lock too many costs nothing), whom a staff command may write to.
+
+    The same locks as the outbox's per-recipient budget, so concurrent batches over the same
+    addresses queue instead of deadlocking (taken one by one in arrival order, two batches
+    each held what the other waited for); and a sender's mails are ingested one transaction
+    at a time, so a follow-up finds its first mail's case committed, or finds that mail still
+    waiting and waits for it (awaited_mail).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return  # SQLite: one writer at a time
+    senders: list[str] = []
+    numbers: set[str] = set()
+    prefix = app.policy.case_number_prefix
+    for raw in raws:
+        addressing = read_addressing(raw.raw)
+        senders.append(addressing.sender)
+        numbers.update(case_tags(addressing.subject, prefix))
+        numbers.update(
+            number
+            for address in addressing.recipients
+            for number in case_tags(f"[{_subaddress_head(address)}]", prefix)
+        )
+    complainants: Iterable[str] = (
+        session.execute(
+            select(col(Case.complainant_email)).where(col(Case.number).in_(sorted(numbers)[:200]))
+        ).scalars()
+        if numbers
+        else []
+    )
+    lock_senders(session, [*senders, *complainants])
 
 
 # pg_advisory_xact_lock key of the retry gate ("cdretry" in ASCII): any constant of our own.
@@ -251,6 +365,7 @@ def ingest_claimed(app: App, raw_id: int) -> IngestOutcome:
         raw = session.get(RawMessage, raw_id, with_for_update=True)
         if raw is None or raw.status != RawStatus.RECEIVED:
             return IngestOutcome()
+        lock_batch_senders(session, app, [raw])
         return process(session, app, raw)
 
 
@@ -271,6 +386,9 @@ def process(
         quarantine_row(session, raw, f"cannot parse: {e}")
         return IngestOutcome(Disposition.QUARANTINED)
     outcome = dispose(session, app, raw, mail, numbers)
+    if outcome.waits is not None:
+        session.add(raw)
+        return outcome
     log_message_id_collision(session, raw, outcome.case_id, stored)
     raw.status, raw.disposition = RawStatus.PROCESSED, outcome.disposition
     raw.case_id, raw.processed_at = outcome.case_id, utcnow()
@@ -334,6 +452,7 @@ class IngestBatch(BatchStage[IngestOutcome]):
             ).scalars()
         )
         self.stored = stored_by_message_id(session, raws)
+        lock_batch_senders(session, self.app, raws)
         return [(raw.id, raw) for raw in raws]
 
     def work(self, session: Session, row: RawMessage) -> IngestOutcome:
@@ -356,7 +475,11 @@ class IngestBatch(BatchStage[IngestOutcome]):
 
 
 def pass_on(outcomes: list[IngestOutcome]) -> None:
-    """The replies to the sender, the new cases to classification."""
+    """The replies to the sender, the new cases to classification, and a follow-up that
+    waits for its first mail back to ingest on its own, a little later."""
+    for outcome in outcomes:
+        if outcome.waits is not None:
+            hops.alone(IngestBatch.alone_actor, outcome.waits, outcome.wait_ms)
     hops.after_ingest(
         [i for outcome in outcomes for i in outcome.outbound_ids],
         [o.case_id for o in outcomes if o.new_case and o.case_id is not None],

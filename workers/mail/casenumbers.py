@@ -22,6 +22,10 @@ def case_tags(subject: str, prefix: str) -> list[str]:
     return [m.upper() for m in _tag_pattern(prefix).findall(subject)]
 
 
+def strip_case_tags(subject: str, prefix: str) -> str:
+    return _tag_pattern(prefix).sub(" ", subject)
+
+
 def tagged_subject(case_number: str, subject: str, prefix: str) -> str:
     """`[TS-…] subject`, with any tag of ours already in the subject removed first."""
     bare = _tag_pattern(prefix).sub("", subject).strip()

@@ -24,6 +24,7 @@ from workers.mail.compose import OutgoingMail, checked_address, compose, new_mes
 from workers.mail.subject_guard import defang
 from workers.mail.tokens import reply_address
 from workers.outbound.render import TRADITIONAL_CHINESE, render_reply, template_language
+from workers.outbound.repeat_guard import subject_key
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class ReplyRequest:
     auto_submitted: str | None = "auto-replied"
     staff_id: str | None = None  # the Reply-To token then names this staff member
     role: str = "complainant"  # who receives it, for the case history
+    # The mail this answers names or quotes one of ours, or is worded as an automatic answer
+    # (workers.intake.screen.answers_our_mail): an automatic reply to it, when the address had
+    # one from us in the last day already, would feed an auto-responder loop.
+    answers_our_mail: bool = False
 
 
 # Built once: a query's construction costs more CPU than its compiled-cache lookup.
@@ -54,9 +59,32 @@ _AUTOMATIC_SINCE = (
         col(OutboundEmail.created_at) >= bindparam("since"),
     )
 )
-# Both in one round trip, for the replies the hourly cap applies to.
+# Whether any automatic mail went to the address since a time (the loop breaker's first look).
+_AUTOMATIC_ANY_SINCE = (
+    select(col(OutboundEmail.id))
+    .where(
+        col(OutboundEmail.to_addr) == bindparam("to"),
+        col(OutboundEmail.automatic).is_(True),
+        col(OutboundEmail.created_at) >= bindparam("day"),
+    )
+    .limit(1)
+)
+# All in one round trip, for the replies the caps apply to.
 _EXISTING_ID_AND_AUTOMATIC_SINCE = select(
-    _EXISTING_ID.scalar_subquery(), _AUTOMATIC_SINCE.scalar_subquery()
+    _EXISTING_ID.scalar_subquery(),
+    _AUTOMATIC_SINCE.scalar_subquery(),
+    _AUTOMATIC_ANY_SINCE.exists(),
+)
+# Subjects of the automatic mails to one address since a time, newest first (the loop breaker).
+_AUTOMATIC_SUBJECTS_SINCE = (
+    select(col(OutboundEmail.subject))
+    .where(
+        col(OutboundEmail.to_addr) == bindparam("to"),
+        col(OutboundEmail.automatic).is_(True),
+        col(OutboundEmail.created_at) >= bindparam("since"),
+    )
+    .order_by(col(OutboundEmail.id).desc())
+    .limit(200)
 )
 # A transaction-scoped advisory lock per recipient address (PostgreSQL 11+).
 _LOCK_SENDER = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("to"), 0)))
@@ -82,12 +110,18 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
     # The cap stops loops with outside auto-responders; our own staff are not one, and a
     # reminder or a new-case notice to them must never be dropped.
     capped = automatic and staff_by_email(app.policy.staff, to_addr) is None
-    existing_id, recent = None, 0
+    existing_id, recent, today = None, 0, False
     if capped:
         lock_sender_budget(session, to_addr)
-        existing_id, recent = session.execute(
+        now = utcnow()
+        existing_id, recent, today = session.execute(
             _EXISTING_ID_AND_AUTOMATIC_SINCE,
-            {"key": key, "to": to_addr, "since": utcnow() - timedelta(hours=1)},
+            {
+                "key": key,
+                "to": to_addr,
+                "since": now - timedelta(hours=1),
+                "day": now - timedelta(days=1),
+            },
         ).one()
     # Uncapped mail (to staff, from staff) asks nothing first: its INSERT skips a key that is
     # there already, and only then is the existing row read (a rerun).
@@ -132,6 +166,21 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
     safe_subject = subject_context(context) if req.role == "complainant" else None
     rendered = render_reply(req.kind, language, context, traditional, safe_subject)
     subject = tagged_subject(case.number, rendered.subject, app.policy.case_number_prefix)
+    if today and req.answers_our_mail:
+        why: str | None = "it answers our mail, and this address had an automatic mail today"
+    elif today:
+        why = repeated_today(session, app, to_addr, subject)
+    else:
+        why = None
+    if why is not None:
+        session.add(
+            Event(
+                case_id=case.id,
+                kind="auto_reply_suppressed",
+                detail={"kind": req.kind, "to": to_addr, "reason": why},
+            )
+        )
+        return None
     message_id = new_message_id(app.settings.intake_address.partition("@")[2])
     raw = compose(
         OutgoingMail(
@@ -207,6 +256,29 @@ def queue_reply(session: Session, app: App, case: Case, req: ReplyRequest) -> Ou
         },
     )
     return row
+
+
+def repeated_today(session: Session, app: App, to_addr: str, subject: str) -> str | None:
+    """Why this automatic mail would repeat the day's automatic mail to this address under
+    the same subject (workers.outbound.repeat_guard), or None. Under lock_sender_budget."""
+    limit = app.policy.limits.max_auto_replies_per_sender_per_subject_per_day
+    prefix = app.policy.case_number_prefix
+    key = subject_key(subject, prefix)
+    earlier = session.execute(
+        _AUTOMATIC_SUBJECTS_SINCE, {"to": to_addr, "since": utcnow() - timedelta(days=1)}
+    ).scalars()
+    if sum(subject_key(one, prefix) == key for one in earlier) < limit:
+        return None
+    return f"an automatic mail with this subject went to this address in the last day ({limit})"
+
+
+def lock_senders(session: Session, addresses: list[str]) -> None:
+    """lock_sender_budget for every address a transaction will write to, taken up front in
+    one sorted order: two transactions that lock several addresses each then never wait for
+    each other in a cycle (the later per-reply lock is re-entrant, PostgreSQL docs s13.3.5)."""
+    if session.get_bind().dialect.name == "postgresql":
+        for address in sorted({a.lower() for a in addresses if a}):
+            session.execute(_LOCK_SENDER, {"to": address})
 
 
 def lock_sender_budget(session: Session, to_addr: str) -> None:
