@@ -44,8 +44,8 @@ class Limits(BaseModel):
     # The desk as a relay (a flood of complaints with forged From addresses would make the
     # official address mail every victim): acknowledgements per rolling hour to one domain and
     # to all; beyond them the case stands and is listed for staff, unacknowledged.
-    max_acknowledgements_per_domain_per_hour: int = Field(60, ge=0)
-    max_acknowledgements_per_hour: int = Field(300, ge=0)
+    max_acknowledgements_per_domain_per_hour: int = Field(1000, ge=0)
+    max_acknowledgements_per_hour: int = Field(3000, ge=0)
     # Leadership notices per member per rolling hour; beyond it one digest an hour.
     max_leadership_notices_per_hour: int = Field(5, ge=0)
     # Bytes the compressed attachments of one mail may inflate to, all parts together, while we
