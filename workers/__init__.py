@@ -2,7 +2,7 @@
 
 Wiring (the only modules here): `wiring` (a process's App, broker and actors), `worker` (the
 `dramatiq` entry point), `app` (settings + policy), `broker` (the broker and every actor's
-options), `hops` (which stage's actor gets which ids next), `batches` (the one batch runner),
+options), `hops` (which stage's actor gets which ids next), `batches` (the one batch runner) and `item_budget` (its per-item time budget),
 `sweeper` (re-enqueues committed work that never finished), `leader_lock` (one poller, one
 scheduler).
 
